@@ -1,0 +1,252 @@
+"""``HUME``: the scikit-learn-style estimator over the search.
+
+Hyperparameters live in ``__init__`` (``None`` means "take the preset's value"), ``fit``
+returns self, learned state sits in trailing-underscore attributes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from .inner import make_inner_solver
+from .objective import labeling_objective
+from .presets import HYPERPARAMETERS, resolve
+from .search import SearchConfig, run_search
+
+PHI2_SCALINGS = ("global", "none")
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; anything else as torch understands it."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    return resolved
+
+
+def l2_normalize_rows(x: np.ndarray) -> np.ndarray:
+    """Rows of x (n, d) scaled to unit norm (zero rows stay zero), float32."""
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+
+
+class HUME(ClusterMixin, BaseEstimator):
+    """Find the human labeling of unlabeled data with HUME (Gadetsky & Brbic, NeurIPS 2023).
+
+    Args:
+        n_classes: number of classes k to find.
+        preset: ``"paper"`` (published CIFAR/STL defaults) or ``"imagenet"``.
+        tau, entropy_weight, outer_lr, inner_lr, inner_steps, iterations, num_subsets,
+        subset_size, train_fraction, anneal, fixed_inner_init, inner: override the preset
+            (``None`` keeps the preset's value). Names follow the paper's code.
+        normalize: L2-normalise the rows of phi1 (fit and predict).
+        phi2_scaling: ``"global"`` centres phi2 and rescales it by one number so that the
+            mean squared row norm equals its dimension d2 (average feature variance 1). This
+            makes ``inner_lr`` mean the same for any feature scale: one inner gradient step
+            moves the classifier by about ``inner_lr * ||x||^2 = inner_lr * d2``, as with the
+            large-norm raw features the published 0.001 was tuned for. Geometry is unchanged
+            (one scalar for all features). ``"none"`` uses phi2 as given.
+        random_state: seed; same seed and device give the same result.
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+        verbose: show a progress bar with ETA on stderr.
+
+    Attributes:
+        labels_: (n_eval,) int64 hard labels of the evaluation data (phi1_eval when given,
+            else the fitted data: transductive).
+        coef_: (k, d1) float32 orthonormal task-encoder weight; labels are argmax coef_ @ phi1.
+        history_: list of per-step dicts (loss, cross_entropy, entropy, grad_norm, tau,
+            outer_lr, time_s).
+        params_: the resolved hyperparameters the search ran with.
+        phi2_center_, phi2_scale_: the phi2 scaling (centre (d2,), scalar factor).
+        device_: the torch device used.
+    """
+
+    def __init__(
+        self,
+        n_classes: int = 2,
+        *,
+        preset: str = "paper",
+        tau: float | None = None,
+        entropy_weight: float | None = None,
+        outer_lr: float | None = None,
+        inner_lr: float | None = None,
+        inner_steps: int | None = None,
+        iterations: int | None = None,
+        num_subsets: int | None = None,
+        subset_size: int | None = None,
+        train_fraction: float | None = None,
+        anneal: bool | None = None,
+        fixed_inner_init: bool | None = None,
+        inner: str | None = None,
+        normalize: bool = True,
+        phi2_scaling: str = "global",
+        random_state: int | None = None,
+        device: str = "auto",
+        verbose: bool = False,
+    ):
+        self.n_classes = n_classes
+        self.preset = preset
+        self.tau = tau
+        self.entropy_weight = entropy_weight
+        self.outer_lr = outer_lr
+        self.inner_lr = inner_lr
+        self.inner_steps = inner_steps
+        self.iterations = iterations
+        self.num_subsets = num_subsets
+        self.subset_size = subset_size
+        self.train_fraction = train_fraction
+        self.anneal = anneal
+        self.fixed_inner_init = fixed_inner_init
+        self.inner = inner
+        self.normalize = normalize
+        self.phi2_scaling = phi2_scaling
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    # ----------------------------------------------------------------- validation
+    def resolved_params(self) -> dict[str, Any]:
+        """The preset's hyperparameters with this estimator's overrides, validated."""
+        params = resolve(self.preset, {name: getattr(self, name) for name in HYPERPARAMETERS})
+        requirements = {
+            "tau": (params["tau"] > 0, "> 0"),
+            "entropy_weight": (params["entropy_weight"] >= 0, ">= 0"),
+            "outer_lr": (params["outer_lr"] > 0, "> 0"),
+            "inner_lr": (params["inner_lr"] > 0, "> 0"),
+            "inner_steps": (int(params["inner_steps"]) >= 1, ">= 1"),
+            "iterations": (int(params["iterations"]) >= 1, ">= 1"),
+            "num_subsets": (int(params["num_subsets"]) >= 1, ">= 1"),
+            "subset_size": (int(params["subset_size"]) >= 2, ">= 2"),
+            "train_fraction": (0 < params["train_fraction"] < 1, "strictly between 0 and 1"),
+        }
+        for name, (ok, rule) in requirements.items():
+            if not ok:
+                raise ValueError(f"{name} must be {rule}, got {params[name]!r}")
+        if self.phi2_scaling not in PHI2_SCALINGS:
+            raise ValueError(
+                f"phi2_scaling must be one of {PHI2_SCALINGS}, got {self.phi2_scaling!r}"
+            )
+        for name in ("inner_steps", "iterations", "num_subsets", "subset_size"):
+            params[name] = int(params[name])
+        return params
+
+    def _prepare_phi1(self, phi1: Any, name: str = "phi1") -> np.ndarray:
+        x = check_array(phi1, dtype=np.float32, input_name=name)
+        return l2_normalize_rows(x) if self.normalize else x
+
+    def _prepare_phi2(self, phi2: Any, name: str = "phi2") -> np.ndarray:
+        x = check_array(phi2, dtype=np.float32, input_name=name)
+        return ((x - self.phi2_center_) * self.phi2_scale_).astype(np.float32, copy=False)
+
+    def _fit_phi2_scaling(self, phi2: np.ndarray) -> None:
+        d = phi2.shape[1]
+        if self.phi2_scaling == "none":
+            self.phi2_center_ = np.zeros(d, dtype=np.float32)
+            self.phi2_scale_ = np.float32(1.0)
+            return
+        center = phi2.mean(axis=0, dtype=np.float64)
+        mean_sq_norm = float(((phi2 - center) ** 2).sum(axis=1).mean())
+        self.phi2_center_ = center.astype(np.float32)
+        self.phi2_scale_ = np.float32(np.sqrt(d / max(mean_sq_norm, 1e-12)))
+
+    # ----------------------------------------------------------------- fitting
+    def fit(self, phi1: Any, phi2: Any, phi1_eval: Any = None, phi2_eval: Any = None) -> HUME:
+        """Search for the labeling of phi1 (n, d1) that generalizes best on phi2 (n, d2).
+
+        With ``phi1_eval`` (m, d1) and ``phi2_eval`` (m, d2) the setting is inductive and
+        ``labels_`` are for the evaluation rows; otherwise transductive (labels of phi1).
+        """
+        if (phi1_eval is None) != (phi2_eval is None):
+            raise ValueError("give both phi1_eval and phi2_eval, or neither")
+        params = self.resolved_params()
+        x1 = self._prepare_phi1(phi1)
+        x2_raw = check_array(phi2, dtype=np.float32, input_name="phi2")
+        if x1.shape[0] != x2_raw.shape[0]:
+            raise ValueError(f"phi1 has {x1.shape[0]} rows but phi2 has {x2_raw.shape[0]}")
+        n = x1.shape[0]
+        if not 2 <= self.n_classes <= n:
+            raise ValueError(f"n_classes must be between 2 and the number of rows ({n}), "
+                             f"got {self.n_classes}")
+        if params["subset_size"] > n:
+            params["subset_size"] = n
+        self._fit_phi2_scaling(x2_raw)
+        x2 = self._prepare_phi2(x2_raw)
+        x1_eval = None
+        if phi1_eval is not None:
+            x1_eval = self._prepare_phi1(phi1_eval, "phi1_eval")
+            x2_eval = check_array(phi2_eval, dtype=np.float32, input_name="phi2_eval")
+            if x1_eval.shape[0] != x2_eval.shape[0]:
+                raise ValueError(f"phi1_eval has {x1_eval.shape[0]} rows but phi2_eval has "
+                                 f"{x2_eval.shape[0]}")
+            if x1_eval.shape[1] != x1.shape[1] or x2_eval.shape[1] != x2.shape[1]:
+                raise ValueError("evaluation features must have the same dimensions as phi1/phi2")
+
+        self.device_ = resolve_device(self.device)
+        self.seed_ = (int(self.random_state) if self.random_state is not None
+                      else int(np.random.SeedSequence().entropy % (2**63)))
+        generator = torch.Generator().manual_seed(self.seed_)
+        solver = make_inner_solver(params["inner"], **params)
+        config = SearchConfig(
+            tau=params["tau"], entropy_weight=params["entropy_weight"],
+            outer_lr=params["outer_lr"], iterations=params["iterations"],
+            num_subsets=params["num_subsets"], subset_size=params["subset_size"],
+            train_fraction=params["train_fraction"], anneal=params["anneal"],
+        )
+        t1 = torch.from_numpy(x1).to(self.device_)
+        t2 = torch.from_numpy(x2).to(self.device_)
+        result = run_search(t1, t2, self.n_classes, config, solver, generator, self.verbose)
+        self.params_ = params
+        self.history_ = result.history
+        self.coef_ = result.encoder.weight.detach().cpu().numpy().astype(np.float32)
+        self.n_features_in_ = x1.shape[1]
+        self.labels_ = self._assign(x1_eval if x1_eval is not None else x1)
+        return self
+
+    def _assign(self, x1: np.ndarray) -> np.ndarray:
+        return np.asarray((x1 @ self.coef_.T).argmax(axis=1), dtype=np.int64)
+
+    def predict(self, phi1: Any) -> np.ndarray:
+        """Hard labels argmax coef_ @ phi1 for phi1 (m, d1) -> (m,) int64."""
+        check_is_fitted(self, "coef_")
+        x1 = self._prepare_phi1(phi1)
+        if x1.shape[1] != self.coef_.shape[1]:
+            raise ValueError(f"phi1 has {x1.shape[1]} features, the model expects "
+                             f"{self.coef_.shape[1]}")
+        return self._assign(x1)
+
+    def fit_predict(self, phi1: Any, phi2: Any = None, **kwargs: Any) -> np.ndarray:  # type: ignore[override]
+        """Fit transductively and return ``labels_``."""
+        if phi2 is None:
+            raise ValueError("HUME needs two representations: fit_predict(phi1, phi2)")
+        return self.fit(phi1, phi2).labels_
+
+    # ----------------------------------------------------------------- diagnostics
+    def score_labeling(
+        self, phi2: Any, labels: Any, *, num_splits: int = 20, seed: int = 0
+    ) -> dict[str, float]:
+        """The objective (Eq. 7, lower is better) of a hard labeling (n,) on phi2 (n, d2).
+
+        Uses this model's phi2 scaling, inner solver and split settings, with splits and inner
+        initialisations fixed by ``seed``: call it on the found and on the true labeling to
+        tell an optimisation failure (found > truth) from an objective failure.
+        """
+        check_is_fitted(self, "coef_")
+        params = self.params_
+        x2 = self._prepare_phi2(phi2)
+        labels = np.asarray(labels, dtype=np.int64)
+        if labels.shape != (x2.shape[0],):
+            raise ValueError(f"labels must have shape ({x2.shape[0]},), got {labels.shape}")
+        n_classes = max(self.n_classes, int(labels.max()) + 1)
+        return labeling_objective(
+            labels, torch.from_numpy(x2).to(self.device_), n_classes,
+            make_inner_solver(params["inner"], **params),
+            entropy_weight=params["entropy_weight"], subset_size=params["subset_size"],
+            train_fraction=params["train_fraction"], num_splits=num_splits, seed=seed,
+        )

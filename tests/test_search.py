@@ -1,0 +1,63 @@
+import numpy as np
+import torch
+
+from humelabel.inner import UnrolledGD
+from humelabel.search import SearchConfig, run_search
+
+
+def _config(**overrides) -> SearchConfig:
+    values = dict(tau=0.3, entropy_weight=1.0, outer_lr=0.05, iterations=30, num_subsets=2,
+                  subset_size=200, train_fraction=0.8, anneal=False)
+    values.update(overrides)
+    return SearchConfig(**values)
+
+
+def _data(two_view):
+    phi1, phi2, labels = two_view
+    phi1 = phi1 / np.linalg.norm(phi1, axis=1, keepdims=True)
+    return torch.from_numpy(phi1), torch.from_numpy(phi2 / 4), labels
+
+
+def test_history_records_every_step_and_loss_decreases(two_view):
+    phi1, phi2, _ = _data(two_view)
+    result = run_search(phi1, phi2, 3, _config(iterations=40), UnrolledGD(10, 0.1),
+                        torch.Generator().manual_seed(0), progress=False)
+    history = result.history
+    assert [h["step"] for h in history] == list(range(40))
+    assert {"loss", "cross_entropy", "entropy", "grad_norm", "tau", "outer_lr", "time_s"} <= set(
+        history[0])
+    first = np.mean([h["loss"] for h in history[:5]])
+    last = np.mean([h["loss"] for h in history[-5:]])
+    assert last < first
+
+
+def test_annealing_schedule(two_view):
+    phi1, phi2, _ = _data(two_view)
+    config = _config(iterations=7, anneal=True, anneal_steps=(2, 5), tau=0.5, outer_lr=0.01)
+    history = run_search(phi1, phi2, 3, config, UnrolledGD(2, 0.1),
+                         torch.Generator().manual_seed(0), progress=False).history
+    taus = [h["tau"] for h in history]
+    lrs = [h["outer_lr"] for h in history]
+    np.testing.assert_allclose(taus, [0.5] * 2 + [0.05] * 3 + [0.005] * 2)
+    np.testing.assert_allclose(lrs, [0.01] * 2 + [0.001] * 3 + [0.0001] * 2)
+    off = run_search(phi1, phi2, 3, _config(iterations=7, anneal=False, anneal_steps=(2, 5)),
+                     UnrolledGD(2, 0.1), torch.Generator().manual_seed(0), progress=False)
+    assert len({h["tau"] for h in off.history}) == 1
+
+
+def test_gradient_norm_is_clipped(two_view):
+    phi1, phi2, _ = _data(two_view)
+    encoder = run_search(phi1, phi2, 3, _config(iterations=1, entropy_weight=100.0),
+                         UnrolledGD(2, 0.1), torch.Generator().manual_seed(0),
+                         progress=False).encoder
+    clipped = torch.cat([p.grad.flatten() for p in encoder.parameters()]).norm()
+    assert clipped <= 1.0 + 1e-5
+
+
+def test_same_seed_same_result(two_view):
+    phi1, phi2, _ = _data(two_view)
+    runs = [run_search(phi1, phi2, 3, _config(iterations=5), UnrolledGD(3, 0.1),
+                       torch.Generator().manual_seed(seed), progress=False).encoder.weight
+            for seed in (1, 1, 2)]
+    assert torch.equal(runs[0], runs[1])
+    assert not torch.equal(runs[0], runs[2])
