@@ -16,7 +16,6 @@ inner steps, which take about 15 hours per run on a 2-core CPU.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys

@@ -120,7 +120,7 @@ def test_fit_writes_all_outputs(
     assert len(lines) == ITERATIONS
     records = [json.loads(line) for line in lines]
     assert [r["step"] for r in records] == list(range(ITERATIONS))
-    assert all({"loss", "cross_entropy", "entropy"} <= set(r) for r in records)
+    assert all({"loss", "generalization", "entropy"} <= set(r) for r in records)
 
 
 def test_fit_config_records_every_setting(
@@ -254,7 +254,7 @@ def test_diagnose_adds_objectives(
     stdout, _ = run_ok(fit_argv(data, out, "--diagnose", **files), capsys)
     metrics = json.loads((out / "metrics.json").read_text())
     for key in ("objective_found", "objective_truth"):
-        assert set(metrics[key]) == {"loss", "cross_entropy", "entropy"}
+        assert set(metrics[key]) == {"loss", "generalization", "entropy"}
         assert all(isinstance(v, float) for v in metrics[key].values())
     assert "objective found" in stdout
     if not inductive:

@@ -47,3 +47,28 @@ def test_truth_beats_random_labeling_on_separable_data():
     assert truth["loss"] < shuffled["loss"] - 0.3
     again = labeling_objective(labels, phi2, 3, solver, **kw)
     assert again == truth  # same seed, same splits and inits
+
+
+def test_normalized_squared_error_avoids_the_soft_label_trap():
+    from humelabel.objective import normalized_squared_error, squared_error
+
+    uniform = torch.full((10, 3), 1 / 3)
+    hard = torch.eye(3)[torch.arange(10) % 3]
+    # predicting the uniform labels perfectly is "free" for the plain squared error ...
+    assert squared_error(uniform, uniform).item() == 0.0
+    # ... but a near-constant labeling has no spread, so the normalised error explodes
+    near = uniform + 1e-4 * hard
+    assert normalized_squared_error(uniform, near).item() > 0.5
+    assert abs(normalized_squared_error(hard.mean(0).expand(10, 3), hard).item() - 1.0) < 1e-6
+
+
+def test_split_sampler_pool_reuses_splits():
+    from humelabel.objective import SplitSampler
+
+    sampler = SplitSampler(100, 50, 0.8, torch.Generator().manual_seed(0), pool_size=3)
+    draws = [sampler.draw() for _ in range(20)]
+    assert {d[0] for d in draws} <= {0, 1, 2}
+    for split_id, tr, te in draws:
+        assert torch.equal(tr, sampler.pool[split_id][0]) and len(te) == 10
+    fresh = SplitSampler(100, 50, 0.8, torch.Generator().manual_seed(0))
+    assert fresh.draw()[0] is None

@@ -24,7 +24,7 @@ def test_history_records_every_step_and_loss_decreases(two_view):
                         torch.Generator().manual_seed(0), progress=False)
     history = result.history
     assert [h["step"] for h in history] == list(range(40))
-    assert {"loss", "cross_entropy", "entropy", "grad_norm", "tau", "outer_lr", "time_s"} <= set(
+    assert {"loss", "generalization", "entropy", "grad_norm", "tau", "outer_lr", "time_s"} <= set(
         history[0])
     first = np.mean([h["loss"] for h in history[:5]])
     last = np.mean([h["loss"] for h in history[-5:]])

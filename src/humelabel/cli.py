@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .estimator import HUME, PHI2_SCALINGS, resolve_device
+from .estimator import HUME, INITS, PHI2_SCALINGS, resolve_device
 from .inner import INNER_SOLVERS
 from .io import (
     InputError,
@@ -43,6 +43,7 @@ from .io import (
     write_text_atomic,
 )
 from .metrics import evaluate
+from .objective import OUTER_LOSSES
 from .presets import HYPERPARAMETERS, PRESETS
 
 __all__ = ["INNER_SOLVERS", "CliError", "build_parser", "main"]
@@ -73,8 +74,16 @@ _HYPERPARAMETER_HELP = {
     "train_fraction": "fraction of each subset used to train the inner classifier",
     "anneal": "anneal tau and the outer learning rate during the search",
     "fixed_inner_init": "reuse one inner-classifier initialisation for every split",
-    "inner": "inner solver",
+    "inner": "inner solver: unrolled gradient descent (the paper) or closed-form ridge",
+    "alpha": "ridge regularisation relative to the per-sample covariance (inner=ridge)",
+    "outer_loss": "generalisation loss on the test part: ce, nmse (1 - R^2) or mse",
+    "logit_scale": "outputs x this are the logits of the ce outer loss (ridge outputs need >1)",
+    "split_pool": "draw splits from a fixed pool of this many (0: fresh splits every time)",
+    "init": "task-encoder start: random orthogonal, or k-means centroids of phi1",
 }
+
+#: Allowed values of the string-valued hyperparameters.
+_CHOICES = {"inner": INNER_SOLVERS, "outer_loss": OUTER_LOSSES, "init": INITS}
 
 
 # --------------------------------------------------------------------------------------------
@@ -110,8 +119,8 @@ def _add_hyperparameter_options(parser: argparse.ArgumentParser) -> None:
         kwargs: dict[str, Any] = {"dest": name, "default": None, "help": help_text}
         if isinstance(ref, bool):
             kwargs["action"] = argparse.BooleanOptionalAction
-        elif name == "inner":
-            kwargs["choices"] = INNER_SOLVERS
+        elif name in _CHOICES:
+            kwargs["choices"] = _CHOICES[name]
         elif isinstance(ref, int):
             kwargs.update(type=int, metavar="N")
         elif isinstance(ref, float):
@@ -170,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--quiet", action="store_true",
                      help="no progress bar and no summary")
     _add_hyperparameter_options(fit)
+    importlib.import_module(f"{__package__}.cli_runs").add_fit_options(fit)  # --seeds, ...
     fit.set_defaults(handler=_cmd_fit)
 
     ev = sub.add_parser(
@@ -194,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--device", default="auto", help="auto, cpu, cuda, ... (default: auto)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(handler=_cmd_demo)
+    importlib.import_module(f"{__package__}.cli_embed").add_commands(sub)  # embed, run
+    importlib.import_module(f"{__package__}.cli_runs").add_commands(sub)  # ensemble, reliable
     return parser
 
 
@@ -482,6 +494,8 @@ def _summary(out: str, labels: np.ndarray, k: int, metrics: dict[str, Any] | Non
 
 def _cmd_fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``humelabel fit``."""
+    if args.seeds is not None or args.select:  # many runs: humelabel.cli_runs
+        return importlib.import_module(f"{__package__}.cli_runs").cmd_fit_many(args, argv)
     inputs = _validate_fit(args)
     est = HUME(
         n_classes=args.k,

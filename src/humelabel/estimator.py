@@ -13,12 +13,26 @@ import torch
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from .inner import make_inner_solver
-from .objective import labeling_objective
+from .encoder import centroid_init
+from .inner import INNER_SOLVERS, make_inner_solver
+from .objective import OUTER_LOSSES, labeling_objective
 from .presets import HYPERPARAMETERS, resolve
 from .search import SearchConfig, run_search
 
 PHI2_SCALINGS = ("global", "none")
+#: Storage precision of the representations ("auto": float16 inputs stay float16).
+DTYPES = ("auto", "float32", "float16")
+_FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+CHUNK_ROWS = 65536
+KMEANS_INIT_ROWS = 20000
+
+
+def _chunks(n: int, size: int = CHUNK_ROWS) -> list[slice]:
+    """Row slices of at most ``size`` rows covering range(n)."""
+    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
+#: Task-encoder initialisations: a random orthogonal matrix (the paper) or the orthonormalised
+#: centroids of a k-means labeling of phi1.
+INITS = ("random", "kmeans")
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -53,6 +67,9 @@ class HUME(ClusterMixin, BaseEstimator):
             moves the classifier by about ``inner_lr * ||x||^2 = inner_lr * d2``, as with the
             large-norm raw features the published 0.001 was tuned for. Geometry is unchanged
             (one scalar for all features). ``"none"`` uses phi2 as given.
+        dtype: storage precision of the representations in memory: ``"auto"`` keeps float16
+            inputs (e.g. a memory-mapped .npy) in float16 and stores everything else in
+            float32; ``"float16"`` halves memory for large n. Arithmetic is float32 always.
         random_state: seed; same seed and device give the same result.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
         verbose: show a progress bar with ETA on stderr.
@@ -61,7 +78,7 @@ class HUME(ClusterMixin, BaseEstimator):
         labels_: (n_eval,) int64 hard labels of the evaluation data (phi1_eval when given,
             else the fitted data: transductive).
         coef_: (k, d1) float32 orthonormal task-encoder weight; labels are argmax coef_ @ phi1.
-        history_: list of per-step dicts (loss, cross_entropy, entropy, grad_norm, tau,
+        history_: list of per-step dicts (loss, generalization, entropy, grad_norm, tau,
             outer_lr, time_s).
         params_: the resolved hyperparameters the search ran with.
         phi2_center_, phi2_scale_: the phi2 scaling (centre (d2,), scalar factor).
@@ -85,8 +102,14 @@ class HUME(ClusterMixin, BaseEstimator):
         anneal: bool | None = None,
         fixed_inner_init: bool | None = None,
         inner: str | None = None,
+        alpha: float | None = None,
+        outer_loss: str | None = None,
+        logit_scale: float | None = None,
+        split_pool: int | None = None,
+        init: str | None = None,
         normalize: bool = True,
         phi2_scaling: str = "global",
+        dtype: str = "auto",
         random_state: int | None = None,
         device: str = "auto",
         verbose: bool = False,
@@ -105,8 +128,14 @@ class HUME(ClusterMixin, BaseEstimator):
         self.anneal = anneal
         self.fixed_inner_init = fixed_inner_init
         self.inner = inner
+        self.alpha = alpha
+        self.outer_loss = outer_loss
+        self.logit_scale = logit_scale
+        self.split_pool = split_pool
+        self.init = init
         self.normalize = normalize
         self.phi2_scaling = phi2_scaling
+        self.dtype = dtype
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -125,6 +154,12 @@ class HUME(ClusterMixin, BaseEstimator):
             "num_subsets": (int(params["num_subsets"]) >= 1, ">= 1"),
             "subset_size": (int(params["subset_size"]) >= 2, ">= 2"),
             "train_fraction": (0 < params["train_fraction"] < 1, "strictly between 0 and 1"),
+            "alpha": (params["alpha"] > 0, "> 0"),
+            "logit_scale": (params["logit_scale"] > 0, "> 0"),
+            "split_pool": (int(params["split_pool"]) >= 0, ">= 0"),
+            "outer_loss": (params["outer_loss"] in OUTER_LOSSES, f"one of {OUTER_LOSSES}"),
+            "init": (params["init"] in INITS, f"one of {INITS}"),
+            "inner": (params["inner"] in INNER_SOLVERS, f"one of {INNER_SOLVERS}"),
         }
         for name, (ok, rule) in requirements.items():
             if not ok:
@@ -133,28 +168,57 @@ class HUME(ClusterMixin, BaseEstimator):
             raise ValueError(
                 f"phi2_scaling must be one of {PHI2_SCALINGS}, got {self.phi2_scaling!r}"
             )
-        for name in ("inner_steps", "iterations", "num_subsets", "subset_size"):
+        for name in ("inner_steps", "iterations", "num_subsets", "subset_size", "split_pool"):
             params[name] = int(params[name])
         return params
 
-    def _prepare_phi1(self, phi1: Any, name: str = "phi1") -> np.ndarray:
-        x = check_array(phi1, dtype=np.float32, input_name=name)
+    # ----------------------------------------------------------------- data handling
+    # Representations are validated and transformed in chunks of rows, so that a float16
+    # memory-mapped input of a million rows is never copied whole into float32.
+
+    def _check(self, x: Any, name: str) -> np.ndarray:
+        """x as a 2-D float array (no copy for float16/32/64 ndarrays and memmaps), finite."""
+        if not (isinstance(x, np.ndarray) and x.ndim == 2 and x.dtype in _FLOATS):
+            return check_array(x, dtype=np.float32, input_name=name)
+        if x.shape[0] == 0 or x.shape[1] == 0:
+            raise ValueError(f"{name} is empty: shape {x.shape}")
+        for rows in _chunks(x.shape[0]):
+            if not np.isfinite(x[rows]).all():
+                raise ValueError(f"{name} contains NaN or infinity")
+        return x
+
+    def _storage_dtype(self, x: np.ndarray) -> torch.dtype:
+        if self.dtype == "auto":
+            return torch.float16 if x.dtype == np.float16 else torch.float32
+        return {"float32": torch.float32, "float16": torch.float16}[self.dtype]
+
+    def _phi1_rows(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
         return l2_normalize_rows(x) if self.normalize else x
 
-    def _prepare_phi2(self, phi2: Any, name: str = "phi2") -> np.ndarray:
-        x = check_array(phi2, dtype=np.float32, input_name=name)
-        return ((x - self.phi2_center_) * self.phi2_scale_).astype(np.float32, copy=False)
+    def _phi2_rows(self, x: np.ndarray) -> np.ndarray:
+        return (np.asarray(x, dtype=np.float32) - self.phi2_center_) * self.phi2_scale_
+
+    def _to_tensor(self, x: np.ndarray, transform: Any) -> torch.Tensor:
+        """transform(x) chunk by chunk into a tensor of the storage dtype on the device."""
+        out = torch.empty(x.shape, dtype=self._storage_dtype(x), device=self.device_)
+        for rows in _chunks(x.shape[0]):
+            out[rows] = torch.from_numpy(np.ascontiguousarray(transform(x[rows])))
+        return out
 
     def _fit_phi2_scaling(self, phi2: np.ndarray) -> None:
-        d = phi2.shape[1]
+        n, d = phi2.shape
         if self.phi2_scaling == "none":
             self.phi2_center_ = np.zeros(d, dtype=np.float32)
             self.phi2_scale_ = np.float32(1.0)
             return
-        center = phi2.mean(axis=0, dtype=np.float64)
-        mean_sq_norm = float(((phi2 - center) ** 2).sum(axis=1).mean())
+        total = np.zeros(d)
+        for rows in _chunks(n):
+            total += phi2[rows].sum(axis=0, dtype=np.float64)
+        center = total / n
+        sq_norm = sum(float(((phi2[rows] - center) ** 2).sum()) for rows in _chunks(n))
         self.phi2_center_ = center.astype(np.float32)
-        self.phi2_scale_ = np.float32(np.sqrt(d / max(mean_sq_norm, 1e-12)))
+        self.phi2_scale_ = np.float32(np.sqrt(d / max(sq_norm / n, 1e-12)))
 
     # ----------------------------------------------------------------- fitting
     def fit(self, phi1: Any, phi2: Any, phi1_eval: Any = None, phi2_eval: Any = None) -> HUME:
@@ -166,22 +230,22 @@ class HUME(ClusterMixin, BaseEstimator):
         if (phi1_eval is None) != (phi2_eval is None):
             raise ValueError("give both phi1_eval and phi2_eval, or neither")
         params = self.resolved_params()
-        x1 = self._prepare_phi1(phi1)
-        x2_raw = check_array(phi2, dtype=np.float32, input_name="phi2")
-        if x1.shape[0] != x2_raw.shape[0]:
-            raise ValueError(f"phi1 has {x1.shape[0]} rows but phi2 has {x2_raw.shape[0]}")
+        x1 = self._check(phi1, "phi1")
+        x2 = self._check(phi2, "phi2")
+        if x1.shape[0] != x2.shape[0]:
+            raise ValueError(f"phi1 has {x1.shape[0]} rows but phi2 has {x2.shape[0]}")
         n = x1.shape[0]
         if not 2 <= self.n_classes <= n:
             raise ValueError(f"n_classes must be between 2 and the number of rows ({n}), "
                              f"got {self.n_classes}")
         if params["subset_size"] > n:
             params["subset_size"] = n
-        self._fit_phi2_scaling(x2_raw)
-        x2 = self._prepare_phi2(x2_raw)
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         x1_eval = None
         if phi1_eval is not None:
-            x1_eval = self._prepare_phi1(phi1_eval, "phi1_eval")
-            x2_eval = check_array(phi2_eval, dtype=np.float32, input_name="phi2_eval")
+            x1_eval = self._check(phi1_eval, "phi1_eval")
+            x2_eval = self._check(phi2_eval, "phi2_eval")
             if x1_eval.shape[0] != x2_eval.shape[0]:
                 raise ValueError(f"phi1_eval has {x1_eval.shape[0]} rows but phi2_eval has "
                                  f"{x2_eval.shape[0]}")
@@ -198,10 +262,17 @@ class HUME(ClusterMixin, BaseEstimator):
             outer_lr=params["outer_lr"], iterations=params["iterations"],
             num_subsets=params["num_subsets"], subset_size=params["subset_size"],
             train_fraction=params["train_fraction"], anneal=params["anneal"],
+            outer_loss=params["outer_loss"], split_pool=params["split_pool"],
+            logit_scale=params["logit_scale"],
         )
-        t1 = torch.from_numpy(x1).to(self.device_)
-        t2 = torch.from_numpy(x2).to(self.device_)
-        result = run_search(t1, t2, self.n_classes, config, solver, generator, self.verbose)
+        self._fit_phi2_scaling(x2)
+        t1 = self._to_tensor(x1, self._phi1_rows)
+        t2 = self._to_tensor(x2, self._phi2_rows)
+        init_weight = None
+        if params["init"] == "kmeans":
+            init_weight = self._kmeans_init(x1)
+        result = run_search(t1, t2, self.n_classes, config, solver, generator, self.verbose,
+                            init_weight)
         self.params_ = params
         self.history_ = result.history
         self.coef_ = result.encoder.weight.detach().cpu().numpy().astype(np.float32)
@@ -209,13 +280,29 @@ class HUME(ClusterMixin, BaseEstimator):
         self.labels_ = self._assign(x1_eval if x1_eval is not None else x1)
         return self
 
+    def _kmeans_init(self, x1: np.ndarray) -> torch.Tensor:
+        """Task-encoder rows from k-means centroids of phi1 (scikit-learn's KMeans), fitted on
+        at most KMEANS_INIT_ROWS random rows."""
+        from sklearn.cluster import KMeans
+
+        rng = np.random.default_rng(self.seed_)
+        rows = np.sort(rng.choice(x1.shape[0], min(x1.shape[0], KMEANS_INIT_ROWS), replace=False))
+        sample = self._phi1_rows(x1[rows])
+        kmeans = KMeans(self.n_classes, n_init=3, random_state=self.seed_ % (2**32))
+        labels = torch.from_numpy(kmeans.fit_predict(sample).astype(np.int64))
+        return centroid_init(torch.from_numpy(sample), labels, self.n_classes)
+
     def _assign(self, x1: np.ndarray) -> np.ndarray:
-        return np.asarray((x1 @ self.coef_.T).argmax(axis=1), dtype=np.int64)
+        """argmax of the task encoder's logits, (m, d1) -> (m,); row norms don't matter."""
+        out = np.empty(x1.shape[0], dtype=np.int64)
+        for rows in _chunks(x1.shape[0]):
+            out[rows] = (np.asarray(x1[rows], dtype=np.float32) @ self.coef_.T).argmax(axis=1)
+        return out
 
     def predict(self, phi1: Any) -> np.ndarray:
         """Hard labels argmax coef_ @ phi1 for phi1 (m, d1) -> (m,) int64."""
         check_is_fitted(self, "coef_")
-        x1 = self._prepare_phi1(phi1)
+        x1 = self._check(phi1, "phi1")
         if x1.shape[1] != self.coef_.shape[1]:
             raise ValueError(f"phi1 has {x1.shape[1]} features, the model expects "
                              f"{self.coef_.shape[1]}")
@@ -239,7 +326,7 @@ class HUME(ClusterMixin, BaseEstimator):
         """
         check_is_fitted(self, "coef_")
         params = self.params_
-        x2 = self._prepare_phi2(phi2)
+        x2 = self._phi2_rows(self._check(phi2, "phi2"))
         labels = np.asarray(labels, dtype=np.int64)
         if labels.shape != (x2.shape[0],):
             raise ValueError(f"labels must have shape ({x2.shape[0]},), got {labels.shape}")
@@ -248,5 +335,6 @@ class HUME(ClusterMixin, BaseEstimator):
             labels, torch.from_numpy(x2).to(self.device_), n_classes,
             make_inner_solver(params["inner"], **params),
             entropy_weight=params["entropy_weight"], subset_size=params["subset_size"],
-            train_fraction=params["train_fraction"], num_splits=num_splits, seed=seed,
+            train_fraction=params["train_fraction"], outer_loss=params["outer_loss"],
+            logit_scale=params["logit_scale"], num_splits=num_splits, seed=seed,
         )

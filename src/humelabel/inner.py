@@ -7,6 +7,11 @@ soft labels Y_tr, so the outer loss can be differentiated through the inner prob
 ``UnrolledGD`` is the paper's solver: ``inner_steps`` full-batch gradient-descent steps on the
 soft-target cross-entropy, written out as tensor operations so that autograd differentiates
 through every step (the exact second-order hypergradient) without ``create_graph``.
+
+``Ridge`` is the fast solver: ridge-regularised least squares with bias, whose fitted
+classifier is a closed form of the labels, ``V = (Xc^T Xc + lambda I)^-1 Xc^T Y``. Its
+hypergradient is exact and costs one product with a cached inverse: for a split that comes
+back (a fixed pool of splits), the factorisation is computed once.
 """
 
 from __future__ import annotations
@@ -18,19 +23,39 @@ import torch
 from torch import Tensor
 
 
+def gather_rows(x: Tensor, idx: Tensor) -> Tensor:
+    """Rows ``idx`` of x (n, d), in float32 when x is stored in half precision."""
+    rows = x[idx]
+    return rows.float() if rows.dtype in (torch.float16, torch.bfloat16) else rows
+
+
 class InnerSolver(ABC):
     """One interface for all inner solvers."""
 
     name: str = "base"
+    #: True when the autograd graph of one split is small (no unrolled steps), so that the
+    #: search may keep all splits of a step in one graph and backpropagate once.
+    light_graph: bool = False
 
     def reset(self, dim: int, n_classes: int, generator: torch.Generator) -> None:  # noqa: B027
         """Called once before a search; solvers that keep state (a fixed init) draw it here."""
 
     @abstractmethod
     def fit_predict(
-        self, x_tr: Tensor, y_tr: Tensor, x_te: Tensor, generator: torch.Generator
+        self,
+        phi2: Tensor,
+        train_idx: Tensor,
+        test_idx: Tensor,
+        y_tr: Tensor,
+        generator: torch.Generator,
+        split_id: int | None = None,
     ) -> Tensor:
-        """Fit on x_tr (m, d), y_tr (m, k); return logits on x_te (m', k)."""
+        """Fit on rows ``train_idx`` of phi2 (n, d) with labels y_tr (m, k); return the
+        outputs (m', k) on rows ``test_idx``.
+
+        ``split_id`` names a split that may come back (a pooled split), so that solvers can
+        cache work that depends on the features only; None means "not seen again".
+        """
 
 
 def linear_init(
@@ -75,8 +100,15 @@ class UnrolledGD(InnerSolver):
         return linear_init(x.shape[1], k, generator, x.device, x.dtype)
 
     def fit_predict(
-        self, x_tr: Tensor, y_tr: Tensor, x_te: Tensor, generator: torch.Generator
+        self,
+        phi2: Tensor,
+        train_idx: Tensor,
+        test_idx: Tensor,
+        y_tr: Tensor,
+        generator: torch.Generator,
+        split_id: int | None = None,
     ) -> Tensor:
+        x_tr, x_te = gather_rows(phi2, train_idx), gather_rows(phi2, test_idx)
         w, b = self._initial(x_tr, y_tr.shape[1], generator)
         step = self.lr / x_tr.shape[0]
         x_tr_t = x_tr.T.contiguous()
@@ -88,13 +120,97 @@ class UnrolledGD(InnerSolver):
         return torch.addmm(b, x_te, w)
 
 
+class Ridge(InnerSolver):
+    """Ridge regression with bias on soft labels, in closed form (the fast solver).
+
+    With Xc = X_tr - mu (mu: mean of X_tr) and lambda = ``alpha * m`` (alpha is relative to the
+    per-sample covariance, whose mean eigenvalue is 1 after the estimator's phi2 scaling), the
+    outputs on the test rows are linear in the labels:
+
+        outputs = M (Y - mean(Y)) + mean(Y),   M = (X_te - mu) (Xc^T Xc + lambda I)^-1 Xc^T
+                                                 = (X_te - mu) Xc^T (Xc Xc^T + lambda I)^-1
+
+    (primal form when m >= d, dual form otherwise; both are the same M). Only Y carries
+    gradients, so the hypergradient is exact. For a pooled split (``split_id`` given) M
+    (m' x m) is computed once in float64 and cached, while the cache stays under
+    ``cache_bytes``; an outer step then costs one product with M per split, independent of n
+    and d. Past the budget the solver caches only mu and the d x d inverse and gathers rows.
+    """
+
+    name = "ridge"
+    light_graph = True
+
+    def __init__(self, alpha: float, cache_bytes: int = 1 << 30):
+        self.alpha = alpha
+        self.cache_bytes = cache_bytes
+        self._operators: dict[int, Tensor] = {}
+        self._inverses: dict[int, tuple[Tensor, Tensor]] = {}
+        self._cached_bytes = 0
+
+    def reset(self, dim: int, n_classes: int, generator: torch.Generator) -> None:
+        self._operators, self._inverses, self._cached_bytes = {}, {}, 0
+
+    def _inverse(self, xc: Tensor) -> Tensor:
+        """(Xc^T Xc + lambda I)^-1 (d, d) in float64 for centred Xc (m, d)."""
+        gram = (xc.T @ xc).to(torch.float64)  # products in the input precision, solve in fp64
+        gram.diagonal().add_(self.alpha * xc.shape[0])
+        return torch.cholesky_inverse(torch.linalg.cholesky(gram))
+
+    def _operator(self, x_tr: Tensor, x_te: Tensor) -> Tensor:
+        """M (m', m) in x_tr's dtype, by the cheaper of the primal and dual forms."""
+        mu = x_tr.mean(dim=0)
+        xc, cross = x_tr - mu, x_te - mu
+        m, d = xc.shape
+        if m >= d:
+            op = (cross.to(torch.float64) @ self._inverse(xc)).to(x_tr.dtype) @ xc.T
+        else:
+            kernel = (xc @ xc.T).to(torch.float64)
+            kernel.diagonal().add_(self.alpha * m)
+            rhs = (xc @ cross.T).to(torch.float64)
+            op = torch.cholesky_solve(rhs, torch.linalg.cholesky(kernel)).T
+        return op.to(x_tr.dtype)
+
+    def fit_predict(
+        self,
+        phi2: Tensor,
+        train_idx: Tensor,
+        test_idx: Tensor,
+        y_tr: Tensor,
+        generator: torch.Generator,
+        split_id: int | None = None,
+    ) -> Tensor:
+        y_mean = y_tr.mean(dim=0)
+        op = self._operators.get(split_id) if split_id is not None else None
+        if op is None and split_id is not None and split_id not in self._inverses:
+            size = train_idx.numel() * test_idx.numel() * 4  # float32 operator
+            if self._cached_bytes + size <= self.cache_bytes:
+                op = self._operator(gather_rows(phi2, train_idx), gather_rows(phi2, test_idx))
+                self._operators[split_id] = op
+                self._cached_bytes += size
+        if op is not None:
+            return op @ (y_tr - y_mean) + y_mean
+        x_tr, x_te = gather_rows(phi2, train_idx), gather_rows(phi2, test_idx)
+        if split_id is None:
+            return self._operator(x_tr, x_te) @ (y_tr - y_mean) + y_mean
+        if split_id not in self._inverses:
+            mu = x_tr.mean(dim=0)
+            self._inverses[split_id] = (mu, self._inverse(x_tr - mu).to(x_tr.dtype))
+        mu, inverse = self._inverses[split_id]
+        # Xc^T (Y - mean Y) = X^T Y - m mu^T mean(Y): no centred copy of X_tr is needed.
+        xty = x_tr.T @ y_tr - x_tr.shape[0] * torch.outer(mu, y_mean)
+        return (x_te - mu) @ (inverse @ xty) + y_mean
+
+
 #: Names accepted by :func:`make_inner_solver` (and the CLI's ``--inner``).
-INNER_SOLVERS: tuple[str, ...] = ("unrolled",)
+INNER_SOLVERS: tuple[str, ...] = ("unrolled", "ridge")
 
 
-def make_inner_solver(kind: str, *, inner_steps: int, inner_lr: float, fixed_inner_init: bool,
+def make_inner_solver(kind: str, *, inner_steps: int = 300, inner_lr: float = 0.001,
+                      fixed_inner_init: bool = False, alpha: float = 1.0,
                       **_: object) -> InnerSolver:
-    """Build the inner solver named ``kind``."""
+    """Build the inner solver named ``kind`` from the (resolved) hyperparameters."""
     if kind == "unrolled":
         return UnrolledGD(inner_steps, inner_lr, fixed_inner_init)
-    raise ValueError(f"unknown inner solver {kind!r} (expected 'unrolled')")
+    if kind == "ridge":
+        return Ridge(alpha)
+    raise ValueError(f"unknown inner solver {kind!r} (expected one of {INNER_SOLVERS})")

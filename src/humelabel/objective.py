@@ -3,10 +3,12 @@
 For a split of a random subset into X_tr and X_te with soft labels Y_tr, Y_te from the task
 encoder, the loss is
 
-    CE( f*(phi2(X_te)), Y_te )  -  entropy_weight * H( mean of [Y_tr; Y_te] )
+    L_gen( f*(phi2(X_te)), Y_te )  -  entropy_weight * H( mean of [Y_tr; Y_te] )
 
-where f* is the linear classifier the inner solver fits on (phi2(X_tr), Y_tr). The search,
-the correlation analysis and the found-vs-truth diagnostic all call this module.
+where f* is the linear classifier the inner solver fits on (phi2(X_tr), Y_tr) and L_gen is
+the paper's soft-target cross-entropy (``outer_loss="ce"``) or, for the closed-form ridge
+solver, the normalised squared error (``"nmse"``). The search, the correlation analysis and
+the found-vs-truth diagnostic all call this module.
 """
 
 from __future__ import annotations
@@ -19,10 +21,44 @@ from torch import Tensor
 
 from .inner import InnerSolver
 
+#: Generalisation losses L_gen accepted by :func:`generalization_loss`.
+OUTER_LOSSES = ("ce", "nmse", "mse")
+
 
 def soft_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
     """Eq. 7, first term: row mean of ``-sum_c targets * log softmax(logits)``; (m, k) -> ()."""
     return -(targets * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
+
+
+def squared_error(outputs: Tensor, targets: Tensor) -> Tensor:
+    """Mean over rows of ``||outputs - targets||^2``; (m, k) -> ()."""
+    return (outputs - targets).pow(2).sum(dim=1).mean()
+
+
+def normalized_squared_error(outputs: Tensor, targets: Tensor) -> Tensor:
+    """``||outputs - targets||^2 / ||targets - mean(targets)||^2`` (1 - R^2); (m, k) -> ().
+
+    Dividing by the labels' own spread removes the soft-label trap of the plain squared
+    error, which nearly uniform soft labels drive to zero without being a good labeling.
+    """
+    spread = (targets - targets.mean(dim=0)).pow(2).sum()
+    return (outputs - targets).pow(2).sum() / spread.clamp_min(1e-12)
+
+
+def generalization_loss(outputs: Tensor, targets: Tensor, kind: str = "ce",
+                        logit_scale: float = 1.0) -> Tensor:
+    """Eq. 7, first term, for the chosen ``kind`` (see OUTER_LOSSES).
+
+    For ``"ce"`` the outputs times ``logit_scale`` are the logits (1 for the unrolled solver,
+    whose outputs are logits already; the ridge solver's regression outputs need a scale).
+    """
+    if kind == "ce":
+        return soft_cross_entropy(outputs * logit_scale, targets)
+    if kind == "nmse":
+        return normalized_squared_error(outputs, targets)
+    if kind == "mse":
+        return squared_error(outputs, targets)
+    raise ValueError(f"unknown outer loss {kind!r} (expected one of {OUTER_LOSSES})")
 
 
 def mean_label_entropy(soft_labels: Tensor) -> Tensor:
@@ -36,24 +72,29 @@ class SplitLoss:
     """The loss of one split and its two parts (scalars, differentiable)."""
 
     loss: Tensor
-    cross_entropy: Tensor
+    generalization: Tensor
     entropy: Tensor
 
 
 def split_loss(
     solver: InnerSolver,
-    x_tr: Tensor,
-    x_te: Tensor,
+    phi2: Tensor,
+    train_idx: Tensor,
+    test_idx: Tensor,
     y_tr: Tensor,
     y_te: Tensor,
     entropy_weight: float,
     generator: torch.Generator,
+    outer_loss: str = "ce",
+    split_id: int | None = None,
+    logit_scale: float = 1.0,
 ) -> SplitLoss:
-    """Eq. 7 for one split: x_tr (m, d2), x_te (m', d2), y_tr (m, k), y_te (m', k)."""
-    logits_te = solver.fit_predict(x_tr, y_tr, x_te, generator)
-    ce = soft_cross_entropy(logits_te, y_te)
+    """Eq. 7 for one split of phi2 (n, d2): rows train_idx (m,) labelled y_tr (m, k), rows
+    test_idx (m',) labelled y_te (m', k)."""
+    outputs_te = solver.fit_predict(phi2, train_idx, test_idx, y_tr, generator, split_id)
+    gen = generalization_loss(outputs_te, y_te, outer_loss, logit_scale)
     entropy = mean_label_entropy(torch.cat([y_tr, y_te], dim=0))
-    return SplitLoss(ce - entropy_weight * entropy, ce, entropy)
+    return SplitLoss(gen - entropy_weight * entropy, gen, entropy)
 
 
 def draw_split(
@@ -70,6 +111,29 @@ def draw_split(
     return perm[:n_train], perm[n_train:]
 
 
+class SplitSampler:
+    """Random splits: fresh ones each call (the paper), or drawn from a fixed pool.
+
+    With ``pool_size > 0``, ``pool_size`` splits are drawn once and every call returns one of
+    them at random, with its pool index as id, so inner solvers can cache per-split work.
+    """
+
+    def __init__(self, n: int, subset_size: int, train_fraction: float,
+                 generator: torch.Generator, pool_size: int = 0):
+        self.n, self.subset_size, self.train_fraction = n, subset_size, train_fraction
+        self.generator = generator
+        self.pool = [draw_split(n, subset_size, train_fraction, generator)
+                     for _ in range(pool_size)]
+
+    def draw(self) -> tuple[int | None, Tensor, Tensor]:
+        """(split id or None, train_idx, test_idx)."""
+        if not self.pool:
+            return (None, *draw_split(self.n, self.subset_size, self.train_fraction,
+                                      self.generator))
+        index = int(torch.randint(len(self.pool), (1,), generator=self.generator))
+        return (index, *self.pool[index])
+
+
 def labeling_objective(
     labels: np.ndarray | Tensor,
     phi2: Tensor,
@@ -79,6 +143,8 @@ def labeling_objective(
     entropy_weight: float,
     subset_size: int,
     train_fraction: float,
+    outer_loss: str = "ce",
+    logit_scale: float = 1.0,
     num_splits: int = 20,
     seed: int = 0,
 ) -> dict[str, float]:
@@ -88,7 +154,9 @@ def labeling_objective(
     one found and the true one) are compared on equal terms.
     """
     labels_t = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
-    onehot = torch.nn.functional.one_hot(labels_t, n_classes).to(phi2.dtype).to(phi2.device)
+    onehot = torch.nn.functional.one_hot(labels_t, n_classes).float().to(phi2.device)
+    if phi2.dtype == torch.float64:
+        onehot = onehot.double()
     generator = torch.Generator().manual_seed(seed)
     solver.reset(phi2.shape[1], n_classes, generator)
     totals = np.zeros(3)
@@ -96,9 +164,8 @@ def labeling_objective(
         for _ in range(num_splits):
             tr, te = draw_split(phi2.shape[0], subset_size, train_fraction, generator)
             tr, te = tr.to(phi2.device), te.to(phi2.device)
-            part = split_loss(
-                solver, phi2[tr], phi2[te], onehot[tr], onehot[te], entropy_weight, generator
-            )
-            totals += [part.loss.item(), part.cross_entropy.item(), part.entropy.item()]
-    loss, ce, entropy = totals / num_splits
-    return {"loss": float(loss), "cross_entropy": float(ce), "entropy": float(entropy)}
+            part = split_loss(solver, phi2, tr, te, onehot[tr], onehot[te],
+                              entropy_weight, generator, outer_loss, None, logit_scale)
+            totals += [part.loss.item(), part.generalization.item(), part.entropy.item()]
+    loss, gen, entropy = totals / num_splits
+    return {"loss": float(loss), "generalization": float(gen), "entropy": float(entropy)}

@@ -14,9 +14,9 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .encoder import TaskEncoder
-from .inner import InnerSolver
-from .objective import draw_split, split_loss
+from .encoder import TaskEncoder, soft_labels
+from .inner import InnerSolver, gather_rows
+from .objective import SplitSampler, split_loss
 
 ANNEAL_STEPS = (100, 200)
 ANNEAL_LR_FACTOR = 0.1
@@ -37,6 +37,9 @@ class SearchConfig:
     train_fraction: float
     anneal: bool
     anneal_steps: tuple[int, ...] = ANNEAL_STEPS
+    outer_loss: str = "ce"
+    logit_scale: float = 1.0
+    split_pool: int = 0
 
 
 @dataclass
@@ -55,18 +58,24 @@ def run_search(
     solver: InnerSolver,
     generator: torch.Generator,
     progress: bool = True,
+    init_weight: Tensor | None = None,
 ) -> SearchResult:
     """Search for the task encoder on phi1 (n, d1) whose labeling generalizes best on phi2 (n, d2).
 
     All randomness (encoder init, splits, inner inits) comes from ``generator`` (CPU), so a
-    seed fixes the run on a given device.
+    seed fixes the run on a given device. ``init_weight`` (k, d1) starts the task encoder
+    from its orthonormalised rows instead of a random draw.
     """
     n = phi1.shape[0]
     device = phi1.device
-    encoder = TaskEncoder(phi1.shape[1], n_classes, generator).to(device)
+    encoder = TaskEncoder(phi1.shape[1], n_classes, generator, init_weight).to(device)
     solver.reset(phi2.shape[1], n_classes, generator)
+    sampler = SplitSampler(n, config.subset_size, config.train_fraction, generator,
+                           config.split_pool)
     optimizer = torch.optim.Adam(encoder.parameters(), lr=config.outer_lr)
     tau = config.tau
+    one_pass = solver.light_graph and config.num_subsets * min(config.subset_size, n) >= n
+    phi1_full = phi1.float() if one_pass else phi1
     history: list[dict[str, float]] = []
     start = time.perf_counter()
     bar = tqdm(range(config.iterations), desc="HUME search", disable=not progress, unit="step")
@@ -76,25 +85,39 @@ def run_search(
             for group in optimizer.param_groups:
                 group["lr"] *= ANNEAL_LR_FACTOR
         optimizer.zero_grad(set_to_none=True)
-        loss_sum = ce_sum = entropy_sum = 0.0
+        # The orthogonal parametrization is evaluated once per step: each split backpropagates
+        # into a detached copy of W, and W's own graph is traversed once with the sum.
+        weight = encoder.weight
+        weight_leaf = weight.detach().requires_grad_(True)
+        # With a light inner graph and splits that cover the data, label all rows once and
+        # backpropagate once; otherwise label and backpropagate split by split (memory).
+        soft_all = soft_labels(weight_leaf, phi1_full, tau) if one_pass else None
+        parts = []
         for _ in range(config.num_subsets):
-            tr, te = draw_split(n, config.subset_size, config.train_fraction, generator)
+            split_id, tr, te = sampler.draw()
             tr, te = tr.to(device), te.to(device)
-            soft = encoder.soft_labels(phi1[torch.cat([tr, te])], tau)
-            y_tr, y_te = soft[: tr.numel()], soft[tr.numel():]
-            part = split_loss(
-                solver, phi2[tr], phi2[te], y_tr, y_te, config.entropy_weight, generator
-            )
-            (part.loss / config.num_subsets).backward()
-            loss_sum += part.loss.item()
-            ce_sum += part.cross_entropy.item()
-            entropy_sum += part.entropy.item()
+            if soft_all is not None:
+                y_tr, y_te = soft_all[tr], soft_all[te]
+            else:
+                soft = soft_labels(weight_leaf, gather_rows(phi1, torch.cat([tr, te])), tau)
+                y_tr, y_te = soft[: tr.numel()], soft[tr.numel():]
+            part = split_loss(solver, phi2, tr, te, y_tr, y_te, config.entropy_weight,
+                              generator, config.outer_loss, split_id, config.logit_scale)
+            if soft_all is None:
+                (part.loss / config.num_subsets).backward()
+            parts.append(part)
+        if soft_all is not None:
+            (torch.stack([part.loss for part in parts]).sum() / config.num_subsets).backward()
+        loss_sum = sum(part.loss.item() for part in parts)
+        gen_sum = sum(part.generalization.item() for part in parts)
+        entropy_sum = sum(part.entropy.item() for part in parts)
+        weight.backward(weight_leaf.grad)
         grad_norm = torch.nn.utils.clip_grad_norm_(encoder.parameters(), GRAD_CLIP_NORM)
         optimizer.step()
         record = {
             "step": step,
             "loss": loss_sum / config.num_subsets,
-            "cross_entropy": ce_sum / config.num_subsets,
+            "generalization": gen_sum / config.num_subsets,
             "entropy": entropy_sum / config.num_subsets,
             "grad_norm": float(grad_norm),
             "tau": tau,

@@ -1,0 +1,422 @@
+"""``humelabel embed text|images`` and ``humelabel run``: from raw data to labels and a report.
+
+Registered into :func:`humelabel.cli.build_parser` by :func:`add_commands`; uses the same
+conventions as the rest of the CLI: bad input prints one line ``humelabel: error: <file>:
+<problem>`` and exits 2, outputs are written atomically, an interrupted embedding resumes
+from its finished shards on the next identical call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .cli import EXIT_OK, PROG, CliError, _check_output_dir, _package_versions
+from .embed import (
+    EmbedOptions,
+    TfidfSettings,
+    cached_embedding,
+    embed_images,
+    embed_texts,
+    is_image_input,
+    is_tfidf,
+    list_images,
+    meta_path,
+    read_texts,
+)
+from .embed.jobs import DTYPES, resolve_device_dtype
+from .io import (
+    InputError,
+    atomic_output_dir,
+    check_same_rows,
+    load_labels,
+    load_matrix,
+    save_npy_atomic,
+    write_json_atomic,
+)
+from .metrics import evaluate
+
+__all__ = ["DEFAULT_CACHE", "add_commands"]
+
+#: Default cache folder of ``humelabel run`` (``$HUMELABEL_CACHE`` overrides it).
+DEFAULT_CACHE = os.path.join("~", ".cache", "humelabel", "embeddings")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _seed_list(text: str) -> list[int]:
+    """argparse type: ``"0-9"`` or ``"0,3,5-7"`` -> seeds in order (as ``fit --seeds``)."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        first, sep, last = part.strip().partition("-")
+        try:
+            lo, hi = int(first), int(last if sep else first)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{part.strip()!r} is not a seed or a range A-B of seeds") from None
+        if lo < 0 or hi < lo:
+            raise argparse.ArgumentTypeError(f"{part.strip()!r}: not a range of seeds >= 0")
+        seeds.extend(range(lo, hi + 1))
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError("a seed is listed twice")
+    return seeds
+
+
+def _add_common(parser: argparse.ArgumentParser, batch_size: int) -> None:
+    """Options shared by ``embed text``, ``embed images`` and ``run``."""
+    parser.add_argument("--column", metavar="NAME",
+                        help="column (.csv) or key (.jsonl) to read (default: text for texts, "
+                        "path for image lists, or the only column)")
+    parser.add_argument("--batch-size", type=_positive_int, default=batch_size, metavar="N",
+                        help="rows per forward pass (default: %(default)s)")
+    parser.add_argument("--device", default="auto",
+                        help="auto, cpu, cuda, cuda:1, ... (default: %(default)s)")
+    parser.add_argument("--dtype", choices=DTYPES, default="float32",
+                        help="output dtype; float16 also runs the model in half precision on "
+                        "a GPU (default: %(default)s)")
+    parser.add_argument("--shard-size", type=_positive_int, metavar="N",
+                        help="rows per checkpoint of a resumable run (default: 1024 texts, "
+                        "16 batches of images)")
+    parser.add_argument("--allow-download", action="store_true",
+                        help="let the backend download weights that are not available locally "
+                        "(default: offline, local folders and caches only)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+
+
+def _add_tfidf(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    group = parser.add_argument_group("TF-IDF space (--model tfidf)")
+    defaults = TfidfSettings()
+    group.add_argument(f"--{prefix}dim", dest="tfidf_dim", type=_positive_int,
+                       default=defaults.dim, metavar="D",
+                       help="SVD dimension (default: %(default)s)")
+    group.add_argument(f"--{prefix}ngram-max", dest="tfidf_ngram_max", type=_positive_int,
+                       default=defaults.ngram_max, metavar="N",
+                       help="word n-grams from 1 to N (default: %(default)s)")
+    group.add_argument(f"--{prefix}min-df", dest="tfidf_min_df", type=_positive_int,
+                       default=defaults.min_df, metavar="N",
+                       help="ignore n-grams in fewer texts (default: %(default)s)")
+
+
+def add_commands(sub: Any) -> None:
+    """Add ``embed`` (with ``text`` and ``images``) and ``run`` to the CLI's subparsers."""
+    embed = sub.add_parser(
+        "embed", help="turn texts or images into a representation matrix (.npy)",
+        description="Embed raw data with a pretrained model (offline by default) or the "
+        "model-free TF-IDF space. Writes OUT (.npy) and OUT's .meta.json; an interrupted run "
+        "resumes from its finished batches when called again.",
+    )
+    modes = embed.add_subparsers(dest="modality", required=True, metavar="MODALITY")
+
+    text = modes.add_parser(
+        "text", help="embed texts (.txt one per line, .csv, .jsonl)",
+        description="Embed texts with a sentence-transformers model (hub id, alias minilm / "
+        "mpnet, or local folder) or with --model tfidf (TF-IDF on word n-grams, truncated "
+        "SVD, L2-normalised rows).",
+    )
+    text.add_argument("--input", required=True, metavar="FILE",
+                      help=".txt (one text per line), .csv or .jsonl (see --column)")
+    text.add_argument("--model", required=True, metavar="M",
+                      help="tfidf, minilm, mpnet, a sentence-transformers id, or a folder")
+    text.add_argument("--out", required=True, metavar="X.npy", help="output matrix")
+    text.add_argument("--normalize", action="store_true", help="L2-normalise the rows")
+    text.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    _add_common(text, batch_size=64)
+    _add_tfidf(text)
+    text.set_defaults(handler=_cmd_embed_text)
+
+    images = modes.add_parser(
+        "images", help="embed image files (a folder, or a list of files)",
+        description="Embed images with a Hugging Face (hf:, the default), timm:, open_clip: "
+        "or torchvision: model. Input: a folder (searched recursively; class subfolders are "
+        "allowed and ignored; rows in sorted path order) or a .txt/.csv/.jsonl list of files "
+        "relative to the list's folder.",
+    )
+    images.add_argument("--input", required=True, metavar="DIR_OR_LIST",
+                        help="image folder, or list of image files")
+    images.add_argument("--model", required=True, metavar="M",
+                        help="hf:NAME_OR_FOLDER, timm:NAME[@FILE], open_clip:ARCH[@PRETRAINED] "
+                        "or torchvision:NAME[@WEIGHTS]")
+    images.add_argument("--out", required=True, metavar="X.npy", help="output matrix")
+    images.add_argument("--normalize", action="store_true", help="L2-normalise the rows")
+    images.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    _add_common(images, batch_size=32)
+    images.set_defaults(handler=_cmd_embed_images)
+
+    run = sub.add_parser(
+        "run", help="raw texts or images -> embeddings -> HUME -> labels and a cluster report",
+        description="Embed the input in two spaces (cached), search for the labeling with "
+        "HUME's best available defaults, and write labels.npy, config.json, clusters.json, "
+        "report.md and report.html (cluster sizes and most typical members; metrics.json "
+        "with --truth) to --out.",
+    )
+    run.add_argument("--input", required=True, metavar="F_OR_DIR",
+                     help="texts (.txt/.csv/.jsonl) or images (folder or list of files)")
+    run.add_argument("-k", "--k", required=True, type=int, metavar="K",
+                     help="number of classes to find")
+    run.add_argument("--spaces", required=True, nargs=2, metavar=("PHI1", "PHI2"),
+                     help="the two models: PHI1 is the space to label, PHI2 the second view "
+                     "(e.g. minilm tfidf, or hf:DINOV2_FOLDER hf:CLIP_FOLDER)")
+    run.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    run.add_argument("--truth", metavar="FILE",
+                     help="true labels (.npy/.txt/...), only for metrics and the report")
+    run.add_argument("--truth-column", metavar="NAME",
+                     help="read true labels from this column of a .csv/.jsonl input instead")
+    run.add_argument("--class-names", metavar="FILE",
+                     help="JSON list (or id -> name object) of class names for the report")
+    run.add_argument("--modality", choices=("auto", "text", "images"), default="auto",
+                     help="auto: folders and lists of image files are images (default)")
+    run.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    run.add_argument("--seeds", type=_seed_list, metavar="LIST",
+                     help="seeds to run and combine, e.g. 0-9 or 0,3,5-7 (instead of --seed; "
+                     "combining needs humelabel.ensemble, without it the first seed runs)")
+    run.add_argument("--top", type=_positive_int, default=10, metavar="N",
+                     help="typical members shown per cluster (default: %(default)s)")
+    run.add_argument("--cache-dir", metavar="DIR",
+                     help="embedding cache (default: $HUMELABEL_CACHE or "
+                     f"{DEFAULT_CACHE})")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace DIR if it exists and is not empty")
+    _add_common(run, batch_size=64)
+    _add_tfidf(run, prefix="tfidf-")
+    run.set_defaults(handler=_cmd_run)
+
+
+# --------------------------------------------------------------------------------------------
+# embed
+# --------------------------------------------------------------------------------------------
+
+
+def _options(args: argparse.Namespace, *, normalize: bool) -> EmbedOptions:
+    return EmbedOptions(
+        batch_size=args.batch_size, device=args.device, dtype=args.dtype, normalize=normalize,
+        allow_download=args.allow_download, progress=not args.quiet,
+        shard_size=args.shard_size,
+        tfidf=TfidfSettings(dim=getattr(args, "tfidf_dim", TfidfSettings.dim),
+                            ngram_max=getattr(args, "tfidf_ngram_max", TfidfSettings.ngram_max),
+                            min_df=getattr(args, "tfidf_min_df", TfidfSettings.min_df)),
+    )
+
+
+def _check_out_file(out: str, overwrite: bool) -> None:
+    """Fail before any work if ``out`` is not a writable ``.npy`` path."""
+    path = Path(out)
+    if path.suffix.lower() != ".npy":
+        raise InputError(out, "output must be a .npy file")
+    if path.is_dir():
+        raise InputError(out, "is a directory (expected a .npy file)")
+    if path.exists() and not overwrite:
+        raise InputError(out, "exists (use --overwrite)")
+    parent = path.parent if str(path.parent) else Path(".")
+    existing = next((p for p in (parent, *parent.parents) if p.exists()), Path("."))
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise InputError(out, f"cannot write into {existing}")
+
+
+def _embed_summary(out: str, meta: dict[str, Any]) -> str:
+    resumed = f"; resumed {meta['resumed_rows']} finished rows" if meta.get("resumed_rows") else ""
+    return (f"wrote {out} ({meta['n']} x {meta['dimension']}, {meta['dtype']}, "
+            f"normalization {meta['normalization']}) and {meta_path(out)} in "
+            f"{meta['seconds']:.1f} s{resumed}")
+
+
+def _cmd_embed_text(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``humelabel embed text``."""
+    _check_out_file(args.out, args.overwrite)
+    options = _options(args, normalize=args.normalize)
+    if not is_tfidf(args.model):
+        resolve_device_dtype(options)
+    inputs = read_texts(args.input, args.column)
+    meta = embed_texts(inputs, args.model, args.out, options)
+    if not args.quiet:
+        print(_embed_summary(args.out, meta))
+    return EXIT_OK
+
+
+def _cmd_embed_images(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``humelabel embed images``."""
+    _check_out_file(args.out, args.overwrite)
+    options = _options(args, normalize=args.normalize)
+    if is_tfidf(args.model):
+        raise InputError(f"--model {args.model}", "TF-IDF is a text space, not an image model")
+    resolve_device_dtype(options)
+    inputs = list_images(args.input, args.column)
+    meta = embed_images(inputs, args.model, args.out, options)
+    if not args.quiet:
+        print(_embed_summary(args.out, meta))
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------
+# run
+# --------------------------------------------------------------------------------------------
+
+
+def _class_names(path: str) -> dict[int, str]:
+    """Class names from a JSON list (index = class id) or object (id -> name)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        raise InputError(path, "file not found") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(path, f"not a readable JSON file ({exc})") from exc
+    if isinstance(data, list):
+        return {i: str(name) for i, name in enumerate(data)}
+    if isinstance(data, dict):
+        try:
+            return {int(key): str(name) for key, name in data.items()}
+        except ValueError:
+            raise InputError(path, "object keys must be integer class ids") from None
+    raise InputError(path, "expected a JSON list or object of class names")
+
+
+def _note(args: argparse.Namespace, message: str) -> None:
+    if not args.quiet:
+        print(message, file=sys.stderr, flush=True)
+
+
+def _validate_run(args: argparse.Namespace) -> None:
+    if args.k < 2:
+        raise InputError(f"--k {args.k}", "must be at least 2")
+    if args.spaces[0] == args.spaces[1]:
+        raise InputError(f"--spaces {' '.join(args.spaces)}",
+                         "give two different spaces (HUME needs two views of the data)")
+    if args.truth is not None and args.truth_column is not None:
+        raise CliError("give --truth or --truth-column, not both")
+    resolve_device_dtype(_options(args, normalize=False))
+    _check_output_dir(args.out, args.overwrite)
+
+
+def _read_run_input(args: argparse.Namespace) -> tuple[str, Any]:
+    """(modality, TextInput or ImageInput) of ``--input``."""
+    modality = args.modality
+    if modality == "auto":
+        modality = "images" if is_image_input(args.input, args.column) else "text"
+    if modality == "images":
+        if args.truth_column is not None:
+            raise InputError(f"--truth-column {args.truth_column}",
+                             "only for .csv/.jsonl text inputs")
+        return modality, list_images(args.input, args.column)
+    if os.path.isdir(args.input):
+        raise InputError(args.input, "is a folder; texts come from a .txt, .csv or .jsonl file")
+    return modality, read_texts(args.input, args.column, args.truth_column)
+
+
+def _truth(args: argparse.Namespace, inputs: Any, n: int
+           ) -> tuple[np.ndarray | None, dict[int, str] | None]:
+    names = _class_names(args.class_names) if args.class_names else None
+    if args.truth is not None:
+        truth = load_labels(args.truth)
+        check_same_rows((args.input, np.empty((n, 0))), (args.truth, truth))
+        return truth, names
+    if args.truth_column is not None:
+        classes, truth = np.unique(np.asarray(inputs.labels), return_inverse=True)
+        return truth.reshape(-1).astype(np.int64), names or {
+            i: str(c) for i, c in enumerate(classes)}
+    return None, names
+
+
+def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``humelabel run``: embed (cached), fit, report."""
+    from .pipeline import fit_labels
+    from .report import cluster_summary, write_report
+
+    t_start = time.perf_counter()
+    _validate_run(args)
+    modality, inputs = _read_run_input(args)
+    items = inputs.texts if modality == "text" else inputs.names
+    n = len(items)
+    if n < args.k:
+        raise InputError(args.input, f"has {n} rows, fewer than --k {args.k}")
+    truth, names = _truth(args, inputs, n)
+    for spec in args.spaces:
+        if modality == "images" and is_tfidf(spec):
+            raise InputError(f"--spaces {spec}", "TF-IDF is a text space; the input is images")
+
+    cache_dir = os.path.expanduser(
+        args.cache_dir or os.environ.get("HUMELABEL_CACHE") or DEFAULT_CACHE)
+    options = _options(args, normalize=False)
+    spaces, matrices = [], []
+    for role, spec in zip(("phi1", "phi2"), args.spaces, strict=True):
+        t0 = time.perf_counter()
+        _note(args, f"{role}: embedding {n} {'texts' if modality == 'text' else 'images'} "
+              f"with {spec}")
+        path, meta, hit = cached_embedding(inputs, spec, cache_dir, options,
+                                           what=f"--spaces {spec}")
+        matrices.append(load_matrix(path))
+        spaces.append({
+            "role": role, "model": spec, "file": str(path), "sha256": meta.get("sha256"),
+            "dimension": meta.get("dimension"), "backend": meta.get("backend"),
+            "normalization": meta.get("normalization"), "cached": hit,
+            "seconds": time.perf_counter() - t0,
+        })
+        took = "from cache" if hit else f"computed in {spaces[-1]['seconds']:.1f} s"
+        _note(args, f"{role}: {matrices[-1].shape[1]}-d, {took} ({path})")
+
+    _note(args, f"fitting HUME (k={args.k})")
+    labels, fit_info = fit_labels(matrices[0], matrices[1], args.k,
+                                  seeds=args.seeds or [args.seed], device=args.device,
+                                  verbose=not args.quiet)
+    if "note" in fit_info:
+        _note(args, f"note: {fit_info['note']}")
+    metrics = evaluate(truth, labels) if truth is not None else None
+    clusters = cluster_summary(labels, args.k, matrices[0], top=args.top, truth=truth,
+                               class_names=names)
+    source = "/".join(Path(os.path.abspath(args.input)).parts[-2:])  # e.g. trec/data.jsonl
+    subtitle = (f"{n} {'texts' if modality == 'text' else 'images'} from {source}; "
+                f"k = {args.k}; phi1 = {args.spaces[0]}, phi2 = {args.spaces[1]}; "
+                f"HUME preset {fit_info['preset']}, {fit_info['combination']}, seeds "
+                f"{','.join(str(s) for s in fit_info['seeds'])}")
+    config = {
+        "command": shlex.join([PROG, *argv]),
+        "argv": [PROG, *argv],
+        "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"),
+        "k": args.k,
+        "modality": modality,
+        "input": {**inputs.source, "checksum": inputs.checksum, "n": n},
+        "truth": (args.truth or (f"column {args.truth_column}" if args.truth_column else None)),
+        "spaces": spaces,
+        "cache_dir": os.path.abspath(cache_dir),
+        "fit": fit_info,
+        "versions": _package_versions(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "seconds": time.perf_counter() - t_start,
+    }
+    with atomic_output_dir(args.out, overwrite=args.overwrite) as tmp:
+        save_npy_atomic(tmp / "labels.npy", labels)
+        write_report(tmp, clusters, items, modality, title=f"HUME clusters of {source}",
+                     subtitle=subtitle, metrics=metrics,
+                     image_files=inputs.files if modality == "images" else None)
+        if metrics is not None:
+            write_json_atomic(tmp / "metrics.json", metrics)
+        write_json_atomic(tmp / "config.json", config)
+    if not args.quiet:
+        sizes = np.bincount(labels, minlength=args.k)
+        print(f"wrote {args.out}")
+        print(f"{n} rows, cluster sizes: " + ", ".join(f"{c}:{int(s)}" for c, s in
+                                                        enumerate(sizes)))
+        if metrics is not None:
+            print(f"ACC {metrics['acc']:.4f}  NMI {metrics['nmi']:.4f}  ARI {metrics['ari']:.4f}")
+        print(f"report: {os.path.join(args.out, 'report.html')}")
+    return EXIT_OK

@@ -1,0 +1,159 @@
+"""Reliable samples: a few points per class whose found label is very likely right.
+
+Spec, "Reliable samples for semi-supervised learning": a point is reliable when (i) the
+majority of the found labelings, after alignment, give it the same class and (ii) the majority
+of its nearest neighbours carry that label too. A few reliable points per class turn the
+unsupervised problem into a semi-supervised one.
+
+Here (i) is the run agreement of the majority vote (:func:`humelabel.ensemble.majority_vote`)
+and (ii) the fraction of the point's ``n_neighbors`` nearest neighbours (itself excluded) whose
+voted label equals its own, in a given representation (rows L2-normalised by default, so
+Euclidean neighbours are cosine neighbours). Points passing both majorities are ranked within
+their class by run agreement + neighbour agreement (higher first), ties broken by the mean
+distance to the neighbours (denser, more typical points first), then by index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+from sklearn.neighbors import NearestNeighbors
+
+from .metrics import hungarian_mapping
+
+__all__ = ["ReliableSamples", "neighbor_agreement", "reliable_accuracy", "select_reliable"]
+
+
+def neighbor_agreement(x: ArrayLike, labels: ArrayLike, n_neighbors: int = 10, *,
+                       normalize: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Label agreement of every point with its nearest neighbours.
+
+    Args:
+        x: (n, d) representation in which neighbours are taken.
+        labels: (n,) integer labels.
+        n_neighbors: neighbours per point (the point itself is excluded), ``1 <= k < n``.
+        normalize: L2-normalise the rows of x first (cosine neighbours).
+
+    Returns:
+        ``(agreement, mean_distance)``: (n,) float64 fraction of the neighbours with the
+        point's label, and (n,) float64 mean Euclidean distance to them.
+    """
+    arr = np.asarray(x, dtype=np.float32)
+    lab = np.asarray(labels)
+    if arr.ndim != 2 or lab.shape != (arr.shape[0],):
+        raise ValueError(f"x must be (n, d) and labels (n,), got {arr.shape} and {lab.shape}")
+    if not 1 <= n_neighbors < arr.shape[0]:
+        raise ValueError(f"n_neighbors must be between 1 and n - 1 = {arr.shape[0] - 1}, "
+                         f"got {n_neighbors}")
+    if normalize:
+        arr = arr / np.maximum(np.linalg.norm(arr, axis=1, keepdims=True), 1e-12)
+    # kneighbors() without a query excludes each point from its own neighbours.
+    dist, idx = NearestNeighbors(n_neighbors=n_neighbors, algorithm="brute").fit(arr).kneighbors()
+    agreement = (lab[idx] == lab[:, None]).mean(axis=1)
+    return agreement, dist.mean(axis=1).astype(np.float64)
+
+
+@dataclass
+class ReliableSamples:
+    """Selected points, grouped by label and ranked within each label (m points).
+
+    Attributes:
+        indices: (m,) int64 row indices.
+        labels: (m,) int64 their (voted) labels.
+        run_agreement: (m,) float64 fraction of runs agreeing with the vote.
+        neighbor_agreement: (m,) float64 fraction of neighbours with the same label.
+        counts: (n_classes,) int64 points selected per label (fewer than ``per_class`` where
+            a label has too few points passing both majorities).
+        eligible: (n_classes,) int64 points per label passing both majorities.
+    """
+
+    indices: np.ndarray
+    labels: np.ndarray
+    run_agreement: np.ndarray
+    neighbor_agreement: np.ndarray
+    counts: np.ndarray
+    eligible: np.ndarray
+
+
+def select_reliable(
+    labels: ArrayLike,
+    run_agreement: ArrayLike,
+    neighbor_agreement: ArrayLike,
+    per_class: int,
+    *,
+    min_run_agreement: float = 0.5,
+    min_neighbor_agreement: float = 0.5,
+    mean_distance: ArrayLike | None = None,
+    n_classes: int | None = None,
+) -> ReliableSamples:
+    """Keep points with run and neighbour agreement strictly above the thresholds (default: a
+    strict majority), rank them within their label and keep the top ``per_class`` of each.
+
+    Args:
+        labels: (n,) voted labels in ``[0, n_classes)``.
+        run_agreement: (n,) fraction of aligned runs agreeing with the vote.
+        neighbor_agreement: (n,) fraction of nearest neighbours with the same label.
+        per_class: points to keep per label (>= 1).
+        mean_distance: (n,) optional tie-breaker, smaller first (mean neighbour distance).
+        n_classes: number of labels; default the largest label plus one.
+    """
+    lab = np.asarray(labels)
+    n = lab.shape[0]
+    runs = np.asarray(run_agreement, dtype=np.float64)
+    neigh = np.asarray(neighbor_agreement, dtype=np.float64)
+    dist = (np.zeros(n) if mean_distance is None
+            else np.asarray(mean_distance, dtype=np.float64))
+    if lab.ndim != 1 or lab.dtype.kind not in "iu":
+        raise ValueError(f"labels must be 1-D integers, got shape {lab.shape}, {lab.dtype}")
+    for name, arr in (("run_agreement", runs), ("neighbor_agreement", neigh),
+                      ("mean_distance", dist)):
+        if arr.shape != (n,):
+            raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
+    if per_class < 1:
+        raise ValueError(f"per_class must be at least 1, got {per_class}")
+    if n_classes is None:
+        n_classes = int(lab.max()) + 1 if n else 0
+    if n and (lab.min() < 0 or lab.max() >= n_classes):
+        raise ValueError(f"labels must be in [0, {n_classes})")
+    lab = lab.astype(np.int64)
+    ok = (runs > min_run_agreement) & (neigh > min_neighbor_agreement)
+    # np.lexsort: the last key is the primary one. Within a label: higher agreement sum first,
+    # then smaller mean distance, then smaller index.
+    order = np.lexsort((np.arange(n), dist, -(runs + neigh), lab))
+    order = order[ok[order]]
+    chosen, counts = [], np.zeros(n_classes, dtype=np.int64)
+    eligible = np.bincount(lab[ok], minlength=n_classes).astype(np.int64)
+    for c in range(n_classes):
+        members = order[lab[order] == c][:per_class]
+        counts[c] = members.size
+        chosen.append(members)
+    idx = np.concatenate(chosen).astype(np.int64) if chosen else np.zeros(0, dtype=np.int64)
+    return ReliableSamples(indices=idx, labels=lab[idx], run_agreement=runs[idx],
+                           neighbor_agreement=neigh[idx], counts=counts, eligible=eligible)
+
+
+def reliable_accuracy(truth: ArrayLike, labels: ArrayLike, samples: ReliableSamples
+                      ) -> dict[str, float | list[float] | int]:
+    """Accuracy of the selected points against true labels.
+
+    Cluster ids are mapped to classes by the Hungarian matching of the *whole* labeling
+    ``labels`` (n,) to ``truth`` (n,), the matching that the labeling's ACC uses, so the
+    accuracy of a handful of points is not flattered by a matching chosen on them alone.
+
+    Returns:
+        ``{"accuracy", "n", "per_label_accuracy"}``; per-label values follow label ids
+        0..k-1 (NaN where a label has no selected point).
+    """
+    t = np.asarray(truth)
+    mapping = hungarian_mapping(t, np.asarray(labels))
+    predicted = np.array([mapping.get(int(c), -(2**62)) for c in samples.labels],
+                         dtype=np.int64)
+    correct = predicted == t[samples.indices]
+    per_label = []
+    for c in range(samples.counts.shape[0]):
+        sel = samples.labels == c
+        per_label.append(float(correct[sel].mean()) if sel.any() else float("nan"))
+    return {"accuracy": float(correct.mean()) if correct.size else float("nan"),
+            "n": int(correct.size), "per_label_accuracy": per_label}

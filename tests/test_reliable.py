@@ -1,0 +1,64 @@
+"""Tests for humelabel.reliable: neighbour agreement, selection, accuracy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from humelabel.reliable import neighbor_agreement, reliable_accuracy, select_reliable
+
+
+def blobs(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Three well-separated blobs (truth) and a labeling with 15% of the points wrong.
+
+    Returns (x (300, 5), truth (300,), labels (300,)) with labels in permuted ids.
+    """
+    rng = np.random.default_rng(seed)
+    truth = np.repeat(np.arange(3), 100)
+    centres = np.eye(5)[:3] * 10
+    x = centres[truth] + rng.normal(size=(300, 5))
+    labels = truth.copy()
+    wrong = rng.choice(300, size=45, replace=False)
+    labels[wrong] = (labels[wrong] + rng.integers(1, 3, size=45)) % 3
+    return x, truth, np.array([2, 0, 1])[labels]
+
+
+def test_neighbor_agreement_by_hand() -> None:
+    x = np.array([[0.0], [0.1], [0.2], [5.0], [5.1]])
+    labels = np.array([0, 0, 1, 1, 1])
+    agreement, dist = neighbor_agreement(x, labels, n_neighbors=2, normalize=False)
+    # point 0: neighbours 1 (0) and 2 (1); point 2: neighbours 1 (0) and 0 (0);
+    # points 3 and 4: each other and point 2, all labeled 1.
+    np.testing.assert_allclose(agreement, [0.5, 0.5, 0.0, 1.0, 1.0])
+    np.testing.assert_allclose(dist[0], 0.15)
+
+
+def test_selection_counts_order_and_thresholds() -> None:
+    labels = np.array([0, 0, 0, 1, 1, 1, 1])
+    runs = np.array([1.0, 0.9, 0.5, 1.0, 1.0, 0.6, 1.0])
+    neigh = np.array([1.0, 1.0, 1.0, 0.4, 1.0, 1.0, 1.0])
+    dist = np.array([0.3, 0.1, 0.1, 0.1, 0.5, 0.1, 0.2])
+    picked = select_reliable(labels, runs, neigh, 2, mean_distance=dist)
+    # point 2 fails the run majority (0.5 is not > 0.5), point 3 the neighbour majority.
+    np.testing.assert_array_equal(picked.indices, [0, 1, 6, 4])
+    np.testing.assert_array_equal(picked.counts, [2, 2])
+    np.testing.assert_array_equal(picked.eligible, [2, 3])
+    picked = select_reliable(labels, runs, neigh, 5, n_classes=3)
+    np.testing.assert_array_equal(picked.counts, [2, 3, 0])
+    with pytest.raises(ValueError, match="per_class"):
+        select_reliable(labels, runs, neigh, 0)
+
+
+def test_reliable_points_are_right_on_noisy_blobs() -> None:
+    x, truth, labels = blobs()
+    rng = np.random.default_rng(1)
+    # Run agreement: high for correct points, mixed for the wrong ones.
+    correct = np.array([2, 0, 1])[truth] == labels
+    runs = np.where(correct, rng.uniform(0.7, 1.0, 300), rng.uniform(0.3, 0.8, 300))
+    neigh, dist = neighbor_agreement(x, labels, n_neighbors=10)
+    picked = select_reliable(labels, runs, neigh, 20, mean_distance=dist)
+    np.testing.assert_array_equal(picked.counts, [20, 20, 20])
+    result = reliable_accuracy(truth, labels, picked)
+    assert result["n"] == 60
+    assert result["accuracy"] == 1.0
+    assert (labels == np.array([2, 0, 1])[truth]).mean() == pytest.approx(0.85)
