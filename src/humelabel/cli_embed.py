@@ -64,21 +64,13 @@ def _positive_int(text: str) -> int:
 
 
 def _seed_list(text: str) -> list[int]:
-    """argparse type: ``"0-9"`` or ``"0,3,5-7"`` -> seeds in order (as ``fit --seeds``)."""
-    seeds: list[int] = []
-    for part in text.split(","):
-        first, sep, last = part.strip().partition("-")
-        try:
-            lo, hi = int(first), int(last if sep else first)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{part.strip()!r} is not a seed or a range A-B of seeds") from None
-        if lo < 0 or hi < lo:
-            raise argparse.ArgumentTypeError(f"{part.strip()!r}: not a range of seeds >= 0")
-        seeds.extend(range(lo, hi + 1))
-    if len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError("a seed is listed twice")
-    return seeds
+    """argparse type: ``"0-9"`` or ``"0,3,5-7"`` -> seeds (the parser of ``fit --seeds``)."""
+    from .cli_runs import parse_seeds
+
+    try:
+        return parse_seeds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_common(parser: argparse.ArgumentParser, batch_size: int) -> None:

@@ -1,0 +1,120 @@
+"""Quality of the fast ridge solver vs the paper's unrolled solver at the same outer settings.
+
+Per shared text dataset (phi1 = MiniLM, phi2 = MPNet), both solvers run with the CPU-sized
+outer settings of text_benchmark.py (100 outer steps, 2 splits of 2,000 rows, tau 0.1, outer
+lr 0.01, entropy weight 10, no annealing) for each seed; the ridge solver with the `fast`
+preset's solver settings (alpha, outer loss, logit scale, a pool of 16 splits). Reports the
+median ACC/NMI/ARI, time per run, and the objective of the found vs the true labeling (Eq. 7 of
+hard labelings, each solver's own objective, same 10 seeded splits). Also the `fast` preset
+itself (its own, larger outer settings).
+
+Each run is cached as JSON in --cache, so an interrupted benchmark resumes and seeds can be
+added later.
+
+Usage: python benchmarks/solver_benchmark.py [--datasets ...] [--seeds 0 1 2 3 4]
+           [--solvers unrolled ridge fast] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from humelabel import HUME, PRESETS
+from humelabel.baselines import kmeans_labels
+from humelabel.io import write_json_atomic, write_text_atomic
+from humelabel.metrics import evaluate
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / ".." / "shared" / "data" / "text"
+DATASETS = ("ag_news", "trec", "banking77", "stackoverflow")
+OUTER = dict(tau=0.1, outer_lr=0.01, iterations=100, num_subsets=2, subset_size=2000,
+             anneal=False, entropy_weight=10.0)
+FAST = PRESETS["fast"]
+SOLVERS = {
+    "unrolled": dict(OUTER, inner="unrolled", inner_lr=0.01, inner_steps=30),
+    "ridge": dict(OUTER, inner="ridge", alpha=FAST["alpha"], outer_loss=FAST["outer_loss"],
+                  logit_scale=FAST["logit_scale"], split_pool=16),
+    "fast": dict(preset="fast"),
+}
+
+
+def one_run(name: str, solver: str, seed: int, cache: Path) -> dict:
+    path = cache / f"{name}-{solver}-{seed}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    folder = DATA / name
+    phi1 = np.load(folder / "minilm.npy", allow_pickle=False)
+    phi2 = np.load(folder / "mpnet.npy", allow_pickle=False)
+    truth = np.load(folder / "labels.npy", allow_pickle=False)
+    k = int(truth.max()) + 1
+    start = time.perf_counter()
+    model = HUME(k, **SOLVERS[solver], random_state=seed, device="cpu").fit(phi1, phi2)
+    seconds = time.perf_counter() - start
+    found = model.score_labeling(phi2, model.labels_, num_splits=10, seed=0)["loss"]
+    true = model.score_labeling(phi2, truth, num_splits=10, seed=0)["loss"]
+    record = {**evaluate(truth, model.labels_), "time_s": seconds, "objective_found": found,
+              "objective_truth": true}
+    write_json_atomic(path, record)
+    print(f"{name} {solver} seed {seed}: acc {record['acc']:.3f} in {seconds:.0f}s",
+          file=sys.stderr, flush=True)
+    return record
+
+
+def pct(r: dict) -> str:
+    return f"{100 * r['acc']:.1f} / {100 * r['nmi']:.1f} / {100 * r['ari']:.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--solvers", nargs="+", default=list(SOLVERS), choices=list(SOLVERS))
+    parser.add_argument("--seeds-for", nargs="*", default=[], metavar="SOLVER:DATASET:N",
+                        help="use only the first N seeds for one solver and dataset")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--cache", default=str(ROOT / "benchmarks" / "work" / "solvers"))
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" /
+                                             "solver_benchmark.md"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    limits = {tuple(item.split(":")[:2]): int(item.split(":")[2]) for item in args.seeds_for}
+    rows = ["| dataset (n, k) | k-means MiniLM / MPNet ACC | solver | seeds | median ACC / NMI / "
+            "ARI | time / run | objective found / truth |", "|---|---|---|---|---|---|---|"]
+    results: dict = {}
+    for name in args.datasets:
+        truth = np.load(DATA / name / "labels.npy", allow_pickle=False)
+        k = int(truth.max()) + 1
+        km = [evaluate(truth, kmeans_labels(np.load(DATA / name / f"{space}.npy"), k))["acc"]
+              for space in ("minilm", "mpnet")]
+        for solver in args.solvers:
+            seeds = args.seeds[: limits.get((solver, name), len(args.seeds))]
+            runs = [one_run(name, solver, seed, cache) for seed in seeds]
+            med = {key: statistics.median(r[key] for r in runs) for key in runs[0]
+                   if key != "per_class_acc" and key != "n"}
+            results.setdefault(name, {})[solver] = {"seeds": seeds, "runs": runs, "median": med}
+            rows.append(f"| {name} ({len(truth):,}, {k}) | {100 * km[0]:.1f} / {100 * km[1]:.1f}"
+                        f" | {solver} | {len(seeds)} | {pct(med)} | {med['time_s']:.1f} s | "
+                        f"{med['objective_found']:.3f} / {med['objective_truth']:.3f} |")
+    header = (
+        f"Outer settings shared by `unrolled` and `ridge`: {OUTER}. Solver settings: "
+        f"{ {s: SOLVERS[s] for s in args.solvers} }. Cells in percent. Objective: each "
+        f"solver's own Eq. 7 on hard labelings (lower is better), 10 seeded splits. Machine: "
+        f"{platform.machine()}, {args.threads} torch threads, torch {torch.__version__}.\n\n")
+    write_text_atomic(args.out, header + "\n".join(rows) + "\n")
+    write_json_atomic(Path(args.out).with_suffix(".json"), results)
+    print(header + "\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
