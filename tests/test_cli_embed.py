@@ -329,7 +329,7 @@ def test_run_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "--k 1: must be at least 2")
     _, err = run_cli(base + ["--k", "3", "--spaces", "tfidf", "minilm", "--seeds", "3-1"],
                      capsys, code=2)
-    assert "argument --seeds: '3-1': not a range of seeds >= 0" in err
+    assert "argument --seeds: '3-1': range end is below its start" in err
     assert error_line(base + ["--k", "30", "--spaces", "tfidf", "minilm"], capsys) == (
         f"{data}: has 20 rows, fewer than --k 30")
     assert "give two different spaces" in error_line(
