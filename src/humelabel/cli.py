@@ -37,6 +37,7 @@ from .io import (
     file_sha256,
     load_labels,
     load_matrix,
+    package_versions,
     save_npy_atomic,
     split_key,
     write_json_atomic,
@@ -351,13 +352,7 @@ def _validate_fit(args: argparse.Namespace) -> _FitInputs:
 
 def _package_versions() -> dict[str, str | None]:
     """Installed versions of the packages in :data:`RECORDED_PACKAGES` (None if absent)."""
-    versions: dict[str, str | None] = {}
-    for name in RECORDED_PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+    return package_versions(RECORDED_PACKAGES)
 
 
 def _jsonl(records: Sequence[dict[str, Any]]) -> str:

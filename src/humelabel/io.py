@@ -634,3 +634,16 @@ def write_text_atomic(path: PathLike, text: str) -> None:
         fh.write(data)
 
     _atomic_write(path, write)
+
+
+def package_versions(packages: tuple[str, ...]) -> dict[str, str | None]:
+    """Installed versions of ``packages`` (None where a package is absent), for run records."""
+    import importlib.metadata
+
+    found: dict[str, str | None] = {}
+    for name in packages:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = None
+    return found

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..io import InputError, file_sha256, save_npy_atomic, write_json_atomic
+from ..io import InputError, file_sha256, package_versions, save_npy_atomic, write_json_atomic
 
 __all__ = [
     "FORMAT",
@@ -170,18 +170,6 @@ def compute_rows(
     return matrix, {"resumed_rows": done, "compute_seconds": time.perf_counter() - t0}
 
 
-def _versions(packages: tuple[str, ...]) -> dict[str, str | None]:
-    import importlib.metadata
-
-    found: dict[str, str | None] = {}
-    for name in packages:
-        try:
-            found[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            found[name] = None
-    return found
-
-
 def write_embedding(
     out: str | os.PathLike[str],
     matrix: np.ndarray,
@@ -217,7 +205,7 @@ def write_embedding(
         "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds"),
         "versions": {"humelabel": __version__,
-                     **_versions(("numpy", "torch", *packages))},
+                     **package_versions(("numpy", "torch", *packages))},
         "python": platform.python_version(),
     }
     mpath = meta_path(out)
