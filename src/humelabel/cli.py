@@ -207,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_cmd_demo)
     importlib.import_module(f"{__package__}.cli_embed").add_commands(sub)  # embed, run
     importlib.import_module(f"{__package__}.cli_runs").add_commands(sub)  # ensemble, reliable
+    importlib.import_module(f"{__package__}.cli_analyze").add_commands(sub)  # analyze, plot, ...
     return parser
 
 

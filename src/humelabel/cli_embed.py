@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import shlex
@@ -40,6 +39,7 @@ from .io import (
     InputError,
     atomic_output_dir,
     check_same_rows,
+    load_class_names,
     load_labels,
     load_matrix,
     save_npy_atomic,
@@ -262,25 +262,6 @@ def _cmd_embed_images(args: argparse.Namespace, argv: Sequence[str]) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def _class_names(path: str) -> dict[int, str]:
-    """Class names from a JSON list (index = class id) or object (id -> name)."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        raise InputError(path, "file not found") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(path, f"not a readable JSON file ({exc})") from exc
-    if isinstance(data, list):
-        return {i: str(name) for i, name in enumerate(data)}
-    if isinstance(data, dict):
-        try:
-            return {int(key): str(name) for key, name in data.items()}
-        except ValueError:
-            raise InputError(path, "object keys must be integer class ids") from None
-    raise InputError(path, "expected a JSON list or object of class names")
-
-
 def _note(args: argparse.Namespace, message: str) -> None:
     if not args.quiet:
         print(message, file=sys.stderr, flush=True)
@@ -315,7 +296,7 @@ def _read_run_input(args: argparse.Namespace) -> tuple[str, Any]:
 
 def _truth(args: argparse.Namespace, inputs: Any, n: int
            ) -> tuple[np.ndarray | None, dict[int, str] | None]:
-    names = _class_names(args.class_names) if args.class_names else None
+    names = load_class_names(args.class_names) if args.class_names else None
     if args.truth is not None:
         truth = load_labels(args.truth)
         check_same_rows((args.input, np.empty((n, 0))), (args.truth, truth))

@@ -6,6 +6,7 @@ returns self, learned state sits in trailing-underscore attributes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from .encoder import centroid_init
 from .inner import INNER_SOLVERS, make_inner_solver
-from .objective import OUTER_LOSSES, labeling_objective
+from .objective import OUTER_LOSSES, labelings_objective
 from .presets import HYPERPARAMETERS, resolve
 from .search import SearchConfig, run_search
 
@@ -49,6 +50,23 @@ def l2_normalize_rows(x: np.ndarray) -> np.ndarray:
     """Rows of x (n, d) scaled to unit norm (zero rows stay zero), float32."""
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return (x / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+
+
+def phi2_scaling_of(phi2: np.ndarray, mode: str) -> tuple[np.ndarray, np.float32]:
+    """The ``phi2_scaling`` of phi2 (n, d2): centre (d2,) float32 and one scalar factor.
+
+    ``"global"``: the column means, and the factor that makes the mean squared row norm of the
+    centred rows equal d2; ``"none"``: zeros and 1. Computed in chunks of rows.
+    """
+    n, d = phi2.shape
+    if mode == "none":
+        return np.zeros(d, dtype=np.float32), np.float32(1.0)
+    total = np.zeros(d)
+    for rows in _chunks(n):
+        total += phi2[rows].sum(axis=0, dtype=np.float64)
+    center = total / n
+    sq_norm = sum(float(((phi2[rows] - center) ** 2).sum()) for rows in _chunks(n))
+    return center.astype(np.float32), np.float32(np.sqrt(d / max(sq_norm / n, 1e-12)))
 
 
 class HUME(ClusterMixin, BaseEstimator):
@@ -207,18 +225,7 @@ class HUME(ClusterMixin, BaseEstimator):
         return out
 
     def _fit_phi2_scaling(self, phi2: np.ndarray) -> None:
-        n, d = phi2.shape
-        if self.phi2_scaling == "none":
-            self.phi2_center_ = np.zeros(d, dtype=np.float32)
-            self.phi2_scale_ = np.float32(1.0)
-            return
-        total = np.zeros(d)
-        for rows in _chunks(n):
-            total += phi2[rows].sum(axis=0, dtype=np.float64)
-        center = total / n
-        sq_norm = sum(float(((phi2[rows] - center) ** 2).sum()) for rows in _chunks(n))
-        self.phi2_center_ = center.astype(np.float32)
-        self.phi2_scale_ = np.float32(np.sqrt(d / max(sq_norm / n, 1e-12)))
+        self.phi2_center_, self.phi2_scale_ = phi2_scaling_of(phi2, self.phi2_scaling)
 
     # ----------------------------------------------------------------- fitting
     def fit(self, phi1: Any, phi2: Any, phi1_eval: Any = None, phi2_eval: Any = None) -> HUME:
@@ -318,23 +325,48 @@ class HUME(ClusterMixin, BaseEstimator):
     def score_labeling(
         self, phi2: Any, labels: Any, *, num_splits: int = 20, seed: int = 0
     ) -> dict[str, float]:
-        """The objective (Eq. 7, lower is better) of a hard labeling (n,) on phi2 (n, d2).
+        """The objective (Eq. 7, lower is better) of one hard labeling (n,) on phi2 (n, d2).
 
-        Uses this model's phi2 scaling, inner solver and split settings, with splits and inner
-        initialisations fixed by ``seed``: call it on the found and on the true labeling to
-        tell an optimisation failure (found > truth) from an objective failure.
+        Call it on the found and on the true labeling to tell an optimisation failure
+        (found > truth) from an objective failure. See :meth:`score_labelings`.
         """
-        check_is_fitted(self, "coef_")
-        params = self.params_
-        x2 = self._phi2_rows(self._check(phi2, "phi2"))
-        labels = np.asarray(labels, dtype=np.int64)
-        if labels.shape != (x2.shape[0],):
-            raise ValueError(f"labels must have shape ({x2.shape[0]},), got {labels.shape}")
-        n_classes = max(self.n_classes, int(labels.max()) + 1)
-        return labeling_objective(
-            labels, torch.from_numpy(x2).to(self.device_), n_classes,
-            make_inner_solver(params["inner"], **params),
-            entropy_weight=params["entropy_weight"], subset_size=params["subset_size"],
+        return self.score_labelings(phi2, [labels], num_splits=num_splits, seed=seed)[0]
+
+    def score_labelings(
+        self, phi2: Any, labelings: Sequence[Any], *, num_splits: int = 20, seed: int = 0
+    ) -> list[dict[str, float]]:
+        """The objective (Eq. 7, lower is better) of each hard labeling (n,) on phi2 (n, d2).
+
+        Returns one ``{"loss", "generalization", "entropy"}`` per labeling, each averaged over
+        ``num_splits`` splits fixed by ``seed`` (the same splits and inner initialisations for
+        every labeling). A fitted model uses its own phi2 scaling and hyperparameters; an
+        unfitted one uses its resolved hyperparameters and scales phi2 by phi2's statistics,
+        so the objective of labelings can be studied without a search (the correlation
+        analysis). Labelings may use more than ``n_classes`` classes.
+        """
+        fitted = hasattr(self, "coef_")
+        params = self.params_ if fitted else self.resolved_params()
+        x2 = self._check(phi2, "phi2")
+        center, scale = ((self.phi2_center_, self.phi2_scale_) if fitted
+                         else phi2_scaling_of(x2, self.phi2_scaling))
+        checked = []
+        for labels in labelings:
+            labels = np.asarray(labels)
+            if labels.shape != (x2.shape[0],) or labels.dtype.kind not in "iu":
+                raise ValueError(f"labels must be integers of shape ({x2.shape[0]},), got "
+                                 f"{labels.dtype} {labels.shape}")
+            if labels.min() < 0:
+                raise ValueError("labels must be non-negative class ids")
+            checked.append(labels.astype(np.int64))
+        if not checked:
+            return []
+        n_classes = max(self.n_classes, max(int(labels.max()) + 1 for labels in checked))
+        device = self.device_ if fitted else resolve_device(self.device)
+        x2t = torch.from_numpy((np.asarray(x2, dtype=np.float32) - center) * scale).to(device)
+        return labelings_objective(
+            checked, x2t, n_classes, make_inner_solver(params["inner"], **params),
+            entropy_weight=params["entropy_weight"],
+            subset_size=min(params["subset_size"], x2.shape[0]),
             train_fraction=params["train_fraction"], outer_loss=params["outer_loss"],
             logit_scale=params["logit_scale"], num_splits=num_splits, seed=seed,
         )

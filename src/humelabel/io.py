@@ -647,3 +647,31 @@ def package_versions(packages: tuple[str, ...]) -> dict[str, str | None]:
         except importlib.metadata.PackageNotFoundError:
             found[name] = None
     return found
+
+
+def write_bytes_atomic(path: PathLike, data: bytes) -> None:
+    """Atomically write ``data`` to ``path`` (e.g. a rendered PNG)."""
+
+    def write(fh: IO[bytes]) -> None:
+        fh.write(data)
+
+    _atomic_write(path, write)
+
+
+def load_class_names(path: PathLike) -> dict[int, str]:
+    """Class names from a JSON file: a list (index = class id) or an object (id -> name)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        raise InputError(path, "file not found") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(path, f"not a readable JSON file ({exc})") from exc
+    if isinstance(data, list):
+        return {i: str(name) for i, name in enumerate(data)}
+    if isinstance(data, dict):
+        try:
+            return {int(key): str(name) for key, name in data.items()}
+        except ValueError:
+            raise InputError(path, "object keys must be integer class ids") from None
+    raise InputError(path, "expected a JSON list or object of class names")

@@ -13,7 +13,9 @@ the found-vs-truth diagnostic all call this module.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -134,8 +136,8 @@ class SplitSampler:
         return (index, *self.pool[index])
 
 
-def labeling_objective(
-    labels: np.ndarray | Tensor,
+def labelings_objective(
+    labelings: Sequence[np.ndarray | Tensor],
     phi2: Tensor,
     n_classes: int,
     solver: InnerSolver,
@@ -147,25 +149,45 @@ def labeling_objective(
     logit_scale: float = 1.0,
     num_splits: int = 20,
     seed: int = 0,
-) -> dict[str, float]:
-    """Eq. 7 for a fixed hard labeling (n,), averaged over ``num_splits`` seeded splits.
+) -> list[dict[str, float]]:
+    """Eq. 7 for each fixed hard labeling (n,) of ``labelings``, averaged over ``num_splits``
+    seeded splits of phi2 (n, d2); returns one {loss, generalization, entropy} per labeling.
 
-    The same seed gives the same splits and inner initialisations, so two labelings (say the
-    one found and the true one) are compared on equal terms.
+    Every labeling sees the same splits and, per split, the same inner initialisation, so
+    labelings (say the one found and the true one) are compared on equal terms; the same seed
+    gives the same numbers. Each split is solved for all labelings in turn, so a solver that
+    caches per-split work (ridge) factorises each split once for all of them.
     """
-    labels_t = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
-    onehot = torch.nn.functional.one_hot(labels_t, n_classes).float().to(phi2.device)
-    if phi2.dtype == torch.float64:
-        onehot = onehot.double()
+    onehots = []
+    for labels in labelings:
+        labels_t = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+        onehot = torch.nn.functional.one_hot(labels_t, n_classes).to(phi2.device)
+        onehots.append(onehot.double() if phi2.dtype == torch.float64 else onehot.float())
     generator = torch.Generator().manual_seed(seed)
     solver.reset(phi2.shape[1], n_classes, generator)
-    totals = np.zeros(3)
+    splits = [draw_split(phi2.shape[0], subset_size, train_fraction, generator)
+              for _ in range(num_splits)]
+    inner_seeds = torch.randint(2**62, (num_splits,), generator=generator).tolist()
+    totals = np.zeros((len(onehots), 3))
     with torch.no_grad():
-        for _ in range(num_splits):
-            tr, te = draw_split(phi2.shape[0], subset_size, train_fraction, generator)
+        for split_id, (tr, te) in enumerate(splits):
             tr, te = tr.to(phi2.device), te.to(phi2.device)
-            part = split_loss(solver, phi2, tr, te, onehot[tr], onehot[te],
-                              entropy_weight, generator, outer_loss, None, logit_scale)
-            totals += [part.loss.item(), part.generalization.item(), part.entropy.item()]
-    loss, gen, entropy = totals / num_splits
-    return {"loss": float(loss), "generalization": float(gen), "entropy": float(entropy)}
+            for row, onehot in enumerate(onehots):
+                inner_generator = torch.Generator().manual_seed(inner_seeds[split_id])
+                part = split_loss(solver, phi2, tr, te, onehot[tr], onehot[te], entropy_weight,
+                                  inner_generator, outer_loss, split_id, logit_scale)
+                totals[row] += [part.loss.item(), part.generalization.item(),
+                                part.entropy.item()]
+    return [{"loss": float(loss), "generalization": float(gen), "entropy": float(ent)}
+            for loss, gen, ent in totals / num_splits]
+
+
+def labeling_objective(
+    labels: np.ndarray | Tensor,
+    phi2: Tensor,
+    n_classes: int,
+    solver: InnerSolver,
+    **settings: Any,
+) -> dict[str, float]:
+    """Eq. 7 for one fixed hard labeling (n,): :func:`labelings_objective` of ``[labels]``."""
+    return labelings_objective([labels], phi2, n_classes, solver, **settings)[0]

@@ -1,0 +1,122 @@
+"""Which second space helps? HUME and the correlation analysis per choice of phi2.
+
+Per shared text dataset, phi1 = MiniLM and phi2 = MPNet, TF-IDF (word 1-2 grams, SVD 300)
+or both concatenated (three spaces in all; each block L2-normalised and scaled to equal
+variance, since the search takes one phi2): HUME with the ``fast`` preset (median ACC / NMI /
+ARI over the seeds) and the correlation analysis of the objective with the distance to the
+truth (``humelabel.correlation``, the ``analyze correlation`` defaults: reassigned fractions
+0-1, 1-4 merged pairs, 1-4 split classes, 3 repeats, 10 splits), as Pearson rho (p) for the
+whole objective and for its generalization term. Biomedical ships no MPNet (it cannot be
+downloaded here), so only TF-IDF there.
+
+Runs are cached (benchmarks/work/hume, benchmarks/work/correlation): an interrupted comparison
+resumes, and it shares HUME runs with benchmarks/report.py.
+
+Usage: python benchmarks/phi2_comparison.py [--datasets ...] [--seeds 0 1 2 3 4]
+           [--phi2 mpnet tfidf mpnet+tfidf] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from textdata import (  # noqa: E402
+    DATASETS,
+    ROOT,
+    WORK,
+    has_space,
+    hume_run,
+    load_space,
+    settings_hash,
+    truth,
+)
+
+from humelabel import HUME  # noqa: E402
+from humelabel.correlation import correlation_analysis  # noqa: E402
+from humelabel.io import write_json_atomic, write_text_atomic  # noqa: E402
+from humelabel.plots import plot_correlation  # noqa: E402
+
+PHI2 = ("mpnet", "tfidf", "mpnet+tfidf")
+
+
+def correlation(name: str, phi2: str, figure: Path) -> dict[str, Any]:
+    path = WORK / "correlation" / f"{name}-minilm-{phi2}-{settings_hash('fast', {})}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    y = truth(name)
+    start = time.perf_counter()
+    result = correlation_analysis(load_space(name, "minilm"), load_space(name, phi2), y,
+                                  HUME(int(y.max()) + 1, preset="fast", device="cpu"))
+    plot_correlation(result.records, figure, stats=result.stats, title=f"{name}, phi2 {phi2}")
+    record = {"stats": result.stats, "records": result.records,
+              "time_s": time.perf_counter() - start}
+    write_json_atomic(path, record)
+    print(f"{name} {phi2}: rho {result.pearson:.2f} in {record['time_s']:.0f} s",
+          file=sys.stderr, flush=True)
+    return record
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--phi2", nargs="+", default=list(PHI2), choices=PHI2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" /
+                                             "phi2_comparison.md"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    rows = ["| dataset (n, k) | phi2 | HUME median ACC / NMI / ARI | objective rho (p) | "
+            "generalization-term rho (p) | reassign-only rho, objective / generalization |",
+            "|---|---|---|---|---|---|"]
+    results: dict[str, dict[str, Any]] = {}
+    best: dict[str, tuple[float, str]] = {}
+    for name in args.datasets:
+        y = truth(name)
+        for phi2 in args.phi2:
+            if not has_space(name, phi2):
+                continue
+            runs = [hume_run(name, "minilm", phi2, seed)[0] for seed in args.seeds]
+            median = {key: statistics.median(r[key] for r in runs)
+                      for key in ("acc", "nmi", "ari", "time_s")}
+            corr = correlation(name, phi2, out.parent / "phi2" /
+                               f"correlation-{name}-{phi2.replace('+', '-')}.png")
+            results.setdefault(name, {})[phi2] = {"median": median, "runs": runs,
+                                                  "correlation": corr["stats"]}
+            loss, gen = corr["stats"]["loss"], corr["stats"]["generalization"]
+            rows.append(
+                f"| {name} ({y.size:,}, {int(y.max()) + 1}) | {phi2} | "
+                f"{100 * median['acc']:.1f} / {100 * median['nmi']:.1f} / "
+                f"{100 * median['ari']:.1f} | {loss['all']['pearson']:.2f} "
+                f"({loss['all']['pearson_p']:.0e}) | {gen['all']['pearson']:.2f} "
+                f"({gen['all']['pearson_p']:.0e}) | {loss['reassign']['pearson']:.2f} / "
+                f"{gen['reassign']['pearson']:.2f} |")
+            if median["acc"] > best.get(name, (-1.0, ""))[0]:
+                best[name] = (median["acc"], phi2)
+    picks = "; ".join(f"{name}: {phi2} ({100 * acc:.1f})" for name, (acc, phi2) in best.items())
+    header = (
+        f"phi1 = MiniLM. HUME: preset `fast`, seeds {args.seeds}, median. Correlation: "
+        "Pearson rho of the objective (Eq. 7, fast preset's solver) and of its generalization "
+        "term alone with the distance to the truth (1 - ACC) over reassigned, merged and split "
+        "labelings; plots in [phi2/](phi2/). `mpnet+tfidf` = both spaces concatenated (each "
+        f"block L2-normalised, equal variance). Best phi2 by median ACC: {picks}. Machine: "
+        f"{platform.machine()} CPU, {args.threads} torch thread(s).\n\n"
+        "Regenerate: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/phi2_comparison.py`\n\n")
+    write_text_atomic(out, header + "\n".join(rows) + "\n")
+    write_json_atomic(out.with_suffix(".json"), results)
+    print(header + "\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""The results table: baselines and HUME on every shared text dataset, with confusion plots.
+
+Per dataset (phi1 = MiniLM, phi2 = MPNet; biomedical ships no embeddings, so there phi1 =
+MiniLM computed here and phi2 = TF-IDF): k-means on phi1, on phi2 and on both concatenated
+(scikit-learn, n_init 10, rows L2-normalised); the supervised linear probe on phi1 and on phi2
+(logistic regression C=10, 5-fold cross-validated predictions: a ceiling that uses the
+labels); HUME with the ``fast`` preset, the median of single runs over the seeds, and their
+combination (generalization-score reference, Hungarian alignment, majority vote). Cells are
+ACC / NMI / ARI in percent and the wall time (HUME: median per run; combined: all runs plus
+scoring). A confusion-matrix plot of the combined labeling per dataset goes next to the table.
+
+Every result is cached under benchmarks/work/report (and HUME runs under benchmarks/work/hume),
+so an interrupted report resumes.
+
+Usage: python benchmarks/report.py [--datasets ...] [--seeds 0 1 2 3 4] [--threads 1]
+           [--out benchmarks/results/report.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from textdata import DATASETS, ROOT, WORK, class_names, hume_run, load_space, truth  # noqa: E402
+
+from humelabel import PRESETS  # noqa: E402
+from humelabel.baselines import kmeans_labels, linear_probe_labels  # noqa: E402
+from humelabel.ensemble import GeneralizationScorer, combine_labelings  # noqa: E402
+from humelabel.io import save_npy_atomic, write_json_atomic, write_text_atomic  # noqa: E402
+from humelabel.metrics import evaluate  # noqa: E402
+from humelabel.plots import plot_confusion  # noqa: E402
+
+METHODS = ("kmeans phi1", "kmeans phi2", "kmeans concat", "probe phi1", "probe phi2",
+           "HUME run (median)", "HUME combined")
+
+
+def spaces(name: str) -> tuple[str, str]:
+    return ("minilm", "tfidf") if name == "biomedical" else ("minilm", "mpnet")
+
+
+def cached(name: str, method: str, compute: Any) -> dict[str, Any]:
+    path = WORK / "report" / name / (method.replace(" ", "-") + ".json")
+    if path.exists():
+        return json.loads(path.read_text())
+    start = time.perf_counter()
+    labels = compute()
+    record = {**evaluate(truth(name), labels), "time_s": time.perf_counter() - start}
+    save_npy_atomic(path.with_suffix(".npy"), labels)
+    write_json_atomic(path, record)
+    print(f"{name} {method}: ACC {record['acc']:.3f} in {record['time_s']:.0f} s",
+          file=sys.stderr, flush=True)
+    return record
+
+
+def baselines(name: str) -> dict[str, dict[str, Any]]:
+    y = truth(name)
+    k = int(y.max()) + 1
+    s1, s2 = spaces(name)
+    x1, x2 = load_space(name, s1), load_space(name, s2)
+    return {
+        "kmeans phi1": cached(name, "kmeans phi1", lambda: kmeans_labels(x1, k)),
+        "kmeans phi2": cached(name, "kmeans phi2", lambda: kmeans_labels(x2, k)),
+        "kmeans concat": cached(name, "kmeans concat", lambda: kmeans_labels(
+            load_space(name, f"{s1}+{s2}"), k, normalize=False)),
+        "probe phi1": cached(name, "probe phi1", lambda: linear_probe_labels(x1, y)),
+        "probe phi2": cached(name, "probe phi2", lambda: linear_probe_labels(x2, y)),
+    }
+
+
+def hume(name: str, seeds: list[int], figure: Path) -> dict[str, dict[str, Any]]:
+    y = truth(name)
+    s1, s2 = spaces(name)
+    runs = [hume_run(name, s1, s2, seed) for seed in seeds]
+    records = [record for record, _ in runs]
+    median = {key: statistics.median(r[key] for r in records)
+              for key in ("acc", "nmi", "ari", "time_s")}
+    start = time.perf_counter()
+    scorer = GeneralizationScorer().fit(load_space(name, s2))
+    scores = [scorer.score(labels) for _, labels in runs]
+    combined = combine_labelings([labels for _, labels in runs], scores, int(y.max()) + 1)
+    score_seconds = time.perf_counter() - start
+    plot_confusion(y, combined.labels, figure, class_names=class_names(name),
+                   title=f"{name}, HUME combined ({len(seeds)} runs)")
+    return {
+        "HUME run (median)": {**median, "runs": records},
+        "HUME combined": {**evaluate(y, combined.labels),
+                          "time_s": sum(r["time_s"] for r in records) + score_seconds,
+                          "scores": scores, "reference_seed": seeds[combined.reference]},
+    }
+
+
+def cell(record: dict[str, Any]) -> str:
+    seconds = record["time_s"]
+    shown = f"{seconds:.0f} s" if seconds < 600 else f"{seconds / 60:.0f} min"
+    return (f"{100 * record['acc']:.1f} / {100 * record['nmi']:.1f} / "
+            f"{100 * record['ari']:.1f} ({shown})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "report.md"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    figures = out.parent / "report"
+    results: dict[str, dict[str, Any]] = {}
+    for name in args.datasets:
+        results[name] = {**baselines(name),
+                         **hume(name, args.seeds, figures / f"confusion-{name}.png")}
+    heads = []
+    for name in args.datasets:
+        y = truth(name)
+        s1, s2 = spaces(name)
+        heads.append(f"{name} (n {y.size:,}, k {int(y.max()) + 1}; {s1} / {s2})")
+    rows = ["| method | " + " | ".join(heads) + " |", "|---" * (len(heads) + 1) + "|"]
+    for method in METHODS:
+        rows.append(f"| {method} | " + " | ".join(cell(results[name][method])
+                                                  for name in args.datasets) + " |")
+    links = ", ".join(f"[{name}](report/confusion-{name}.png)" for name in args.datasets)
+    header = (
+        "Cells: ACC / NMI / ARI in percent (wall time). phi1 / phi2 under each dataset. "
+        "Probes use the true labels (5-fold cross-validated logistic regression, C=10): a "
+        f"ceiling, not a competitor. HUME: preset `fast` ({dict(PRESETS['fast'])}), seeds "
+        f"{args.seeds}; run = median over seeds; combined = majority vote of the aligned runs "
+        f"(reference: best generalization score). Machine: {platform.machine()} CPU, "
+        f"{args.threads} torch thread(s), torch {torch.__version__}. Confusion matrices of "
+        f"the combined labelings: {links}.\n\n"
+        f"Regenerate: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/report.py`\n\n")
+    write_text_atomic(out, header + "\n".join(rows) + "\n")
+    write_json_atomic(out.with_suffix(".json"), results)
+    print(header + "\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""The shared text datasets and their spaces for the evidence benchmarks, with cached runs.
+
+Spaces per dataset: ``minilm`` and ``mpnet`` from ``../shared/data/text/<name>/`` when the
+folder has them; ``tfidf`` (and ``minilm`` for biomedical, which ships raw text only) computed
+once with ``humelabel embed text`` into ``benchmarks/work/embeddings/<name>/``; ``a+b``
+concatenates spaces, each L2-normalised per row and scaled to equal total variance.
+
+HUME runs are cached as ``benchmarks/work/hume/<dataset>-<phi1>-<phi2>-<settings hash>-<seed>``
+(.json metrics and timing, .npy labels), so the report and the phi2 comparison share runs and
+an interrupted benchmark resumes. Changing the preset changes the hash and reruns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from humelabel import HUME
+from humelabel.io import save_npy_atomic, write_json_atomic
+from humelabel.metrics import evaluate
+from humelabel.presets import resolve
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / ".." / "shared" / "data" / "text"
+WORK = ROOT / "benchmarks" / "work"
+DATASETS = ("ag_news", "trec", "banking77", "stackoverflow", "biomedical")
+
+
+def truth(name: str) -> np.ndarray:
+    return np.load(DATA / name / "labels.npy", allow_pickle=False)
+
+
+def class_names(name: str) -> list[str]:
+    names = json.loads((DATA / name / "classes.json").read_text())
+    return [names[i] for i in range(len(names))] if isinstance(names, list) else [
+        names[str(i)] for i in range(len(names))]
+
+
+def space_path(name: str, space: str) -> Path:
+    """The .npy of one space, embedding it first when it is not shipped."""
+    shipped = DATA / name / f"{space}.npy"
+    if shipped.exists():
+        return shipped
+    path = WORK / "embeddings" / name / f"{space}.npy"
+    if not path.exists():
+        print(f"embedding {name} with {space} ...", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-m", "humelabel", "embed", "text", "--input",
+                        str(DATA / name / "data.jsonl"), "--model", space, "--out", str(path),
+                        "--quiet"], check=True)
+    return path
+
+
+def has_space(name: str, space: str) -> bool:
+    """Whether the space exists or can be computed here (MPNet cannot: no download)."""
+    return all((DATA / name / f"{s}.npy").exists() or s in ("tfidf", "minilm")
+               for s in space.split("+"))
+
+
+def load_space(name: str, space: str) -> np.ndarray:
+    """(n, d) float32; a concatenation ``a+b`` gives each block unit mean squared row norm."""
+    parts = []
+    for single in space.split("+"):
+        x = np.load(space_path(name, single), allow_pickle=False).astype(np.float32)
+        if "+" in space:
+            x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+            x = x - x.mean(axis=0)
+            x = x / np.sqrt((x ** 2).sum(axis=1).mean())
+        parts.append(x)
+    return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+
+
+def settings_hash(preset: str, overrides: dict[str, Any]) -> str:
+    params = resolve(preset, overrides)
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def hume_run(name: str, phi1: str, phi2: str, seed: int, preset: str = "fast",
+             overrides: dict[str, Any] | None = None) -> tuple[dict[str, Any], np.ndarray]:
+    """One cached HUME run: (record with acc/nmi/ari/time_s, labels (n,))."""
+    overrides = overrides or {}
+    stem = WORK / "hume" / f"{name}-{phi1}-{phi2}-{settings_hash(preset, overrides)}-{seed}"
+    if stem.with_suffix(".json").exists():
+        return (json.loads(stem.with_suffix(".json").read_text()),
+                np.load(stem.with_suffix(".npy"), allow_pickle=False))
+    y = truth(name)
+    x1, x2 = load_space(name, phi1), load_space(name, phi2)
+    start = time.perf_counter()
+    model = HUME(int(y.max()) + 1, preset=preset, **overrides, random_state=seed,
+                 device="cpu").fit(x1, x2)
+    seconds = time.perf_counter() - start
+    record = {**evaluate(y, model.labels_), "time_s": seconds, "seed": seed,
+              "preset": preset, "overrides": overrides}
+    save_npy_atomic(stem.with_suffix(".npy"), model.labels_)
+    write_json_atomic(stem.with_suffix(".json"), record)
+    print(f"{name} {phi1}/{phi2} seed {seed}: ACC {record['acc']:.3f} in {seconds:.0f} s",
+          file=sys.stderr, flush=True)
+    return record, model.labels_

@@ -1,0 +1,147 @@
+"""Figures a user wants after a run, rendered to PNG with matplotlib (no display needed).
+
+Each ``plot_*`` function draws on its own :class:`matplotlib.figure.Figure` (no pyplot global
+state, safe in worker processes), renders it in memory and writes the PNG atomically.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from os import PathLike
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+from sklearn.metrics.cluster import contingency_matrix
+
+from .io import write_bytes_atomic
+from .metrics import hungarian_mapping
+
+DPI = 110
+#: Above this many classes, tick labels are left out (they would overlap).
+MAX_TICK_LABELS = 30
+
+
+def _save(fig: Figure, path: str | PathLike[str]) -> None:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def plot_history(histories: Mapping[str, Sequence[Mapping[str, Any]]],
+                 path: str | PathLike[str]) -> None:
+    """Objective (loss and its generalization part) and label entropy per outer step.
+
+    ``histories`` maps a run name to its records (``history.jsonl`` rows with ``step``,
+    ``loss``, ``generalization``, ``entropy``); one line per run.
+    """
+    fig = Figure(figsize=(10, 3.6))
+    axes = fig.subplots(1, 3)
+    titles = ("objective (Eq. 7, lower is better)", "generalization loss", "label entropy (nats)")
+    for name, records in histories.items():
+        steps = [r.get("step", i) for i, r in enumerate(records)]
+        for ax, key in zip(axes, ("loss", "generalization", "entropy"), strict=True):
+            ax.plot(steps, [r[key] for r in records], linewidth=1.2, label=name)
+    for ax, title in zip(axes, titles, strict=True):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("outer step")
+        ax.grid(alpha=0.3)
+    if 1 < len(histories) <= 12:
+        axes[0].legend(fontsize=7)
+    _save(fig, path)
+
+
+def plot_cluster_sizes(labels: np.ndarray, n_classes: int, path: str | PathLike[str],
+                       names: Sequence[str] | None = None) -> None:
+    """Bar chart of the number of points per found cluster; labels (n,) in 0..n_classes-1."""
+    sizes = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes)
+    fig = Figure(figsize=(max(5.0, min(0.25 * n_classes + 2, 20.0)), 3.6))
+    ax = fig.subplots()
+    ax.bar(np.arange(sizes.size), sizes, color="#4c72b0")
+    ax.set_xlabel("cluster")
+    ax.set_ylabel("points")
+    ax.set_title(f"cluster sizes ({int(sizes.sum()):,} points, {int((sizes > 0).sum())} of "
+                 f"{sizes.size} clusters used)", fontsize=10)
+    if sizes.size <= MAX_TICK_LABELS:
+        ax.set_xticks(np.arange(sizes.size))
+        if names is not None:
+            ax.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    _save(fig, path)
+
+
+def confusion_matrix_matched(truth: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Counts (k_true, k_found): rows true classes in id order, columns the found clusters
+    reordered so that each class's Hungarian-matched cluster sits on the diagonal (unmatched
+    clusters last)."""
+    truth = np.asarray(truth, dtype=np.int64)
+    labels = np.asarray(labels, dtype=np.int64)
+    counts = np.asarray(contingency_matrix(truth, labels))
+    clusters = np.unique(labels)
+    mapping = hungarian_mapping(truth, labels)  # cluster id -> class id
+    classes = np.unique(truth)
+    position = {int(c): int(np.searchsorted(classes, cls)) for c, cls in mapping.items()}
+    order = sorted(range(clusters.size),
+                   key=lambda j: (position.get(int(clusters[j]), classes.size + j)))
+    return counts[:, order]
+
+
+def plot_confusion(truth: np.ndarray, labels: np.ndarray, path: str | PathLike[str],
+                   class_names: Sequence[str] | None = None, title: str = "") -> None:
+    """Row-normalised confusion matrix of found clusters against the true classes (n,)."""
+    counts = confusion_matrix_matched(truth, labels)
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    k = max(counts.shape)
+    size = min(4.0 + 0.18 * k, 18.0)
+    fig = Figure(figsize=(size + 1.2, size))
+    ax = fig.subplots()
+    image = ax.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto",
+                      interpolation="nearest")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the class")
+    ax.set_xlabel("found cluster (matched class on the diagonal)")
+    ax.set_ylabel("true class")
+    if counts.shape[0] <= MAX_TICK_LABELS:
+        ax.set_yticks(np.arange(counts.shape[0]))
+        if class_names is not None and len(class_names) == counts.shape[0]:
+            ax.set_yticklabels(class_names, fontsize=8)
+        if counts.shape[0] <= 12:
+            for i in range(counts.shape[0]):
+                for j in range(counts.shape[1]):
+                    ax.text(j, i, f"{rates[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                            color="white" if rates[i, j] > 0.5 else "black")
+    matched = np.trace(counts[:, : min(counts.shape)]) / max(counts.sum(), 1)
+    ax.set_title(f"{title + ': ' if title else ''}confusion matrix (ACC {100 * matched:.1f}%)",
+                 fontsize=10)
+    _save(fig, path)
+
+
+def plot_correlation(records: Sequence[Mapping[str, Any]], path: str | PathLike[str], *,
+                     stats: Mapping[str, Mapping[str, Mapping[str, float]]],
+                     title: str = "") -> None:
+    """Scatter of the objective (left: whole Eq. 7 loss; right: its generalization term)
+    against the distance to the truth (1 - ACC), one colour per way of perturbing the truth;
+    ``stats[term]["all"]`` gives the Pearson rho and p shown in each title."""
+    fig = Figure(figsize=(11.0, 4.4))
+    axes = fig.subplots(1, 2)
+    colours = {"reassign": "#4c72b0", "merge": "#dd8452", "split": "#55a868"}
+    labels = {"loss": "objective, Eq. 7 (lower is better)",
+              "generalization": "generalization term alone"}
+    for ax, term in zip(axes, ("loss", "generalization"), strict=True):
+        for family, colour in colours.items():
+            rows = [r for r in records if r["family"] == family]
+            if rows:
+                ax.scatter([r["distance"] for r in rows], [r[term] for r in rows], s=22,
+                           color=colour, alpha=0.85, label=f"{family} ({len(rows)})")
+        truth = [r for r in records if r["distance"] == 0.0]
+        if truth:
+            ax.scatter([0.0], [truth[0][term]], s=90, marker="*", color="black",
+                       label="truth")
+        overall = stats[term]["all"]
+        ax.set_xlabel("distance to the true labeling (1 - ACC)")
+        ax.set_ylabel(labels[term])
+        ax.set_title(f"{title + ': ' if title else ''}Pearson rho = {overall['pearson']:.2f} "
+                     f"(p = {overall['pearson_p']:.1e})", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    _save(fig, path)

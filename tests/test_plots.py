@@ -1,0 +1,85 @@
+"""PNG figures: written, of a sane size and not blank."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from humelabel.plots import (
+    confusion_matrix_matched,
+    plot_cluster_sizes,
+    plot_confusion,
+    plot_correlation,
+    plot_history,
+)
+
+
+def check_png(path: Path, min_width: int = 300, min_height: int = 200) -> np.ndarray:
+    """The image as an RGB array, after checking its size and that it is not blank."""
+    assert path.is_file() and path.stat().st_size > 2000
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        pixels = np.asarray(image.convert("RGB"), dtype=np.float64)
+    height, width, _ = pixels.shape
+    assert width >= min_width and height >= min_height
+    not_white = (pixels < 240).any(axis=2).mean()
+    assert 0.01 < not_white < 0.95, f"{path.name}: {not_white:.3f} of pixels drawn"
+    assert pixels.std() > 10
+    return pixels
+
+
+def history(n: int, shift: float) -> list[dict[str, float]]:
+    return [{"step": i, "loss": -i * 0.1 + shift, "generalization": 1 / (i + 1),
+             "entropy": 1.0 + 0.01 * i} for i in range(n)]
+
+
+def test_history_plot(tmp_path: Path) -> None:
+    check_png_path = tmp_path / "h.png"
+    plot_history({"seed 0": history(50, 0.0), "seed 1": history(50, 0.5)}, check_png_path)
+    check_png(check_png_path, min_width=600)
+
+
+def test_cluster_sizes_plot_many_clusters(tmp_path: Path) -> None:
+    labels = np.random.default_rng(0).integers(0, 77, 5000)
+    plot_cluster_sizes(labels, 80, tmp_path / "s.png")
+    check_png(tmp_path / "s.png")
+
+
+def test_confusion_plot_has_more_blue_on_the_diagonal(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    truth = np.repeat(np.arange(4), 100)
+    labels = (truth + 1) % 4  # a permutation: perfect after matching
+    labels[rng.choice(400, 40, replace=False)] = 0
+    plot_confusion(truth, labels, tmp_path / "c.png", class_names=["a", "b", "c", "d"],
+                   title="test")
+    check_png(tmp_path / "c.png")
+
+
+def test_confusion_matrix_puts_matched_clusters_on_the_diagonal() -> None:
+    truth = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
+    labels = np.array([5, 5, 3, 9, 9, 3, 3, 3, 7])  # 5->0, 9->1, 3->2, 7 unmatched
+    counts = confusion_matrix_matched(truth, labels)
+    np.testing.assert_array_equal(np.diag(counts), [2, 2, 3])
+    assert counts.shape == (3, 4)
+    assert counts[:, 3].tolist() == [0, 0, 1]  # the unmatched cluster comes last
+    assert counts.sum() == truth.size
+
+
+def test_correlation_plot(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    records = [{"family": family, "distance": d, "loss": d + rng.normal(0, 0.05),
+                "generalization": 2 * d} for family in ("reassign", "merge", "split")
+               for d in np.linspace(0, 0.8, 6)]
+    stats = {term: {"all": {"pearson": 0.9, "pearson_p": 1e-5}}
+             for term in ("loss", "generalization")}
+    plot_correlation(records, tmp_path / "r.png", stats=stats, title="x")
+    check_png(tmp_path / "r.png", min_width=800)
+
+
+def test_failed_render_leaves_no_file(tmp_path: Path) -> None:
+    with pytest.raises(KeyError):
+        plot_history({"a": [{"step": 0, "loss": 1.0}]}, tmp_path / "bad.png")
+    assert list(tmp_path.iterdir()) == []
