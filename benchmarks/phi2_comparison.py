@@ -1,19 +1,20 @@
 """Which second space helps? HUME and the correlation analysis per choice of phi2.
 
-Per shared text dataset, phi1 = MiniLM and phi2 = MPNet, TF-IDF (word 1-2 grams, SVD 300)
-or both concatenated (three spaces in all; each block L2-normalised and scaled to equal
-variance, since the search takes one phi2): HUME with the ``fast`` preset (median ACC / NMI /
-ARI over the seeds) and the correlation analysis of the objective with the distance to the
-truth (``humelabel.correlation``, the ``analyze correlation`` defaults: reassigned fractions
-0-1, 1-4 merged pairs, 1-4 split classes, 3 repeats, 10 splits), as Pearson rho (p) for the
-whole objective and for its generalization term. Biomedical ships no MPNet (it cannot be
-downloaded here), so only TF-IDF there.
+Per shared text dataset, phi1 = MiniLM and phi2 = MPNet; TF-IDF (word 1-2 grams, SVD 300);
+both concatenated into one phi2 (`mpnet+tfidf`; each block L2-normalised and scaled to equal
+variance); or both as separate phi2 spaces (`mpnet,tfidf`: three spaces in all; each split
+fits a linear model in each space and the generalization term is their mean). For each: HUME
+with the ``fast`` preset (median ACC / NMI / ARI over the seeds) and the correlation analysis
+of the objective with the distance to the truth (``humelabel.correlation``, the ``analyze
+correlation`` defaults: reassigned fractions 0-1, 1-4 merged pairs, 1-4 split classes, 3
+repeats, 10 splits), as Pearson rho (p) for the whole objective and for its generalization
+term. Biomedical ships no MPNet (it cannot be downloaded here), so only TF-IDF there.
 
 Runs are cached (benchmarks/work/hume, benchmarks/work/correlation): an interrupted comparison
 resumes, and it shares HUME runs with benchmarks/report.py.
 
 Usage: python benchmarks/phi2_comparison.py [--datasets ...] [--seeds 0 1 2 3 4]
-           [--phi2 mpnet tfidf mpnet+tfidf] [--threads 1]
+           [--phi2 mpnet tfidf mpnet+tfidf mpnet,tfidf] [--threads 1]
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from humelabel.correlation import correlation_analysis  # noqa: E402
 from humelabel.io import write_json_atomic, write_text_atomic  # noqa: E402
 from humelabel.plots import plot_correlation  # noqa: E402
 
-PHI2 = ("mpnet", "tfidf", "mpnet+tfidf")
+PHI2 = ("mpnet", "tfidf", "mpnet+tfidf", "mpnet,tfidf")
 
 
 def correlation(name: str, phi2: str, figure: Path) -> dict[str, Any]:
@@ -90,8 +91,8 @@ def main() -> None:
             runs = [hume_run(name, "minilm", phi2, seed)[0] for seed in args.seeds]
             median = {key: statistics.median(r[key] for r in runs)
                       for key in ("acc", "nmi", "ari", "time_s")}
-            corr = correlation(name, phi2, out.parent / "phi2" /
-                               f"correlation-{name}-{phi2.replace('+', '-')}.png")
+            stem = phi2.replace("+", "-").replace(",", "_")
+            corr = correlation(name, phi2, out.parent / "phi2" / f"correlation-{name}-{stem}.png")
             results.setdefault(name, {})[phi2] = {"median": median, "runs": runs,
                                                   "correlation": corr["stats"]}
             loss, gen = corr["stats"]["loss"], corr["stats"]["generalization"]
@@ -110,7 +111,8 @@ def main() -> None:
         "Pearson rho of the objective (Eq. 7, fast preset's solver) and of its generalization "
         "term alone with the distance to the truth (1 - ACC) over reassigned, merged and split "
         "labelings; plots in [phi2/](phi2/). `mpnet+tfidf` = both spaces concatenated (each "
-        f"block L2-normalised, equal variance). Best phi2 by median ACC: {picks}. Machine: "
+        "block L2-normalised, equal variance); `mpnet,tfidf` = both as separate spaces (mean "
+        f"of the generalization term over them). Best phi2 by median ACC: {picks}. Machine: "
         f"{platform.machine()} CPU, {args.threads} torch thread(s).\n\n"
         "Regenerate: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/phi2_comparison.py`\n\n")
     write_text_atomic(out, header + "\n".join(rows) + "\n")

@@ -3,7 +3,8 @@
 Spaces per dataset: ``minilm`` and ``mpnet`` from ``../shared/data/text/<name>/`` when the
 folder has them; ``tfidf`` (and ``minilm`` for biomedical, which ships raw text only) computed
 once with ``humelabel embed text`` into ``benchmarks/work/embeddings/<name>/``; ``a+b``
-concatenates spaces, each L2-normalised per row and scaled to equal total variance.
+concatenates spaces, each L2-normalised per row and scaled to equal total variance; ``a,b``
+is a list of separate spaces (HUME then averages its generalization term over them).
 
 HUME runs are cached as ``benchmarks/work/hume/<dataset>-<phi1>-<phi2>-<settings hash>-<seed>``
 (.json metrics and timing, .npy labels), so the report and the phi2 comparison share runs and
@@ -60,11 +61,14 @@ def space_path(name: str, space: str) -> Path:
 def has_space(name: str, space: str) -> bool:
     """Whether the space exists or can be computed here (MPNet cannot: no download)."""
     return all((DATA / name / f"{s}.npy").exists() or s in ("tfidf", "minilm")
-               for s in space.split("+"))
+               for s in space.replace(",", "+").split("+"))
 
 
-def load_space(name: str, space: str) -> np.ndarray:
-    """(n, d) float32; a concatenation ``a+b`` gives each block unit mean squared row norm."""
+def load_space(name: str, space: str) -> np.ndarray | list[np.ndarray]:
+    """(n, d) float32; a concatenation ``a+b`` gives each block unit mean squared row norm;
+    ``a,b`` gives a list of the spaces."""
+    if "," in space:
+        return [load_space(name, single) for single in space.split(",")]  # type: ignore[misc]
     parts = []
     for single in space.split("+"):
         x = np.load(space_path(name, single), allow_pickle=False).astype(np.float32)

@@ -159,3 +159,25 @@ def test_kmeans_init_starts_from_centroids(two_view):
                  subset_size=100)
     model.fit(phi1, phi2)
     assert model.params_["init"] == "kmeans" and model.coef_.shape == (3, 12)
+
+
+def test_several_phi2_spaces(two_view) -> None:
+    """A list of phi2 spaces: the same space twice gives the ridge search exactly the same
+    objective, so the same labels; scoring and evaluation inputs follow the list."""
+    phi1, phi2, labels = two_view
+    settings = dict(preset="fast", iterations=15, subset_size=300, split_pool=4,
+                    random_state=0)
+    one = HUME(3, **settings).fit(phi1, phi2)
+    two = HUME(3, **settings).fit(phi1, [phi2, phi2])
+    np.testing.assert_array_equal(one.labels_, two.labels_)
+    assert isinstance(two.phi2_center_, list) and len(two.phi2_scale_) == 2
+    assert two.score_labeling([phi2, phi2], labels) == pytest.approx(
+        one.score_labeling(phi2, labels), rel=1e-6)
+    with pytest.raises(ValueError, match="fitted on 2 phi2 spaces"):
+        two.score_labeling([phi2], labels)
+    with pytest.raises(ValueError, match=r"but phi2\[1\] has 10"):
+        HUME(3, **settings).fit(phi1, [phi2, phi2[:10]])
+    with pytest.raises(ValueError, match="phi2_eval has 1 spaces"):
+        HUME(3, **settings).fit(phi1, [phi2, phi2], phi1[:20], [phi2[:20]])
+    with pytest.raises(ValueError, match="empty list"):
+        HUME(3, **settings).fit(phi1, [])

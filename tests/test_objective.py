@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from humelabel.inner import UnrolledGD
@@ -72,3 +73,21 @@ def test_split_sampler_pool_reuses_splits():
         assert torch.equal(tr, sampler.pool[split_id][0]) and len(te) == 10
     fresh = SplitSampler(100, 50, 0.8, torch.Generator().manual_seed(0))
     assert fresh.draw()[0] is None
+
+
+def test_split_loss_over_several_spaces_averages_the_generalization_term() -> None:
+    from humelabel.inner import Ridge
+    from humelabel.objective import split_loss
+
+    rng = np.random.default_rng(0)
+    spaces = [torch.from_numpy(rng.normal(size=(80, d)).astype(np.float32)) for d in (5, 9)]
+    y = torch.softmax(torch.from_numpy(rng.normal(size=(80, 3)).astype(np.float32)), dim=1)
+    tr, te = torch.arange(50), torch.arange(50, 80)
+    gen = torch.Generator().manual_seed(0)
+    single = [split_loss(Ridge(0.5), x, tr, te, y[tr], y[te], 2.0, gen).generalization
+              for x in spaces]
+    both = split_loss([Ridge(0.5), Ridge(0.5)], spaces, tr, te, y[tr], y[te], 2.0, gen)
+    assert float(both.generalization) == pytest.approx(float(sum(single)) / 2, rel=1e-6)
+    assert float(both.loss) == pytest.approx(float(both.generalization - 2.0 * both.entropy))
+    with pytest.raises(ValueError, match="one inner solver per phi2 space"):
+        split_loss([Ridge(0.5)], spaces, tr, te, y[tr], y[te], 2.0, gen)

@@ -69,6 +69,15 @@ def phi2_scaling_of(phi2: np.ndarray, mode: str) -> tuple[np.ndarray, np.float32
     return center.astype(np.float32), np.float32(np.sqrt(d / max(sq_norm / n, 1e-12)))
 
 
+def _scaled(center: np.ndarray, factor: np.float32) -> Any:
+    """The transform rows -> (rows - center) * factor, as float32 (for chunked conversion)."""
+
+    def transform(rows: np.ndarray) -> np.ndarray:
+        return (np.asarray(rows, dtype=np.float32) - center) * factor
+
+    return transform
+
+
 class HUME(ClusterMixin, BaseEstimator):
     """Find the human labeling of unlabeled data with HUME (Gadetsky & Brbic, NeurIPS 2023).
 
@@ -99,7 +108,8 @@ class HUME(ClusterMixin, BaseEstimator):
         history_: list of per-step dicts (loss, generalization, entropy, grad_norm, tau,
             outer_lr, time_s).
         params_: the resolved hyperparameters the search ran with.
-        phi2_center_, phi2_scale_: the phi2 scaling (centre (d2,), scalar factor).
+        phi2_center_, phi2_scale_: the phi2 scaling (centre (d2,), scalar factor); lists of
+            them, one per space, when phi2 was given as several spaces.
         device_: the torch device used.
     """
 
@@ -214,9 +224,6 @@ class HUME(ClusterMixin, BaseEstimator):
         x = np.asarray(x, dtype=np.float32)
         return l2_normalize_rows(x) if self.normalize else x
 
-    def _phi2_rows(self, x: np.ndarray) -> np.ndarray:
-        return (np.asarray(x, dtype=np.float32) - self.phi2_center_) * self.phi2_scale_
-
     def _to_tensor(self, x: np.ndarray, transform: Any) -> torch.Tensor:
         """transform(x) chunk by chunk into a tensor of the storage dtype on the device."""
         out = torch.empty(x.shape, dtype=self._storage_dtype(x), device=self.device_)
@@ -224,12 +231,21 @@ class HUME(ClusterMixin, BaseEstimator):
             out[rows] = torch.from_numpy(np.ascontiguousarray(transform(x[rows])))
         return out
 
-    def _fit_phi2_scaling(self, phi2: np.ndarray) -> None:
-        self.phi2_center_, self.phi2_scale_ = phi2_scaling_of(phi2, self.phi2_scaling)
+    def _check_spaces(self, phi2: Any, name: str) -> list[tuple[str, np.ndarray]]:
+        """One phi2 array, or a list/tuple of them (several spaces): [(name, array), ...]."""
+        if not isinstance(phi2, (list, tuple)):
+            return [(name, self._check(phi2, name))]
+        if not phi2:
+            raise ValueError(f"{name} is an empty list of spaces")
+        return [(f"{name}[{i}]", self._check(x, f"{name}[{i}]")) for i, x in enumerate(phi2)]
 
     # ----------------------------------------------------------------- fitting
     def fit(self, phi1: Any, phi2: Any, phi1_eval: Any = None, phi2_eval: Any = None) -> HUME:
         """Search for the labeling of phi1 (n, d1) that generalizes best on phi2 (n, d2).
+
+        phi2 may also be a list of spaces [(n, d2_1), (n, d2_2), ...] (an extension of the
+        paper): each gets its own linear model on every split, and the generalization term of
+        the objective is the mean over spaces. ``phi2_eval`` then is a list of the same length.
 
         With ``phi1_eval`` (m, d1) and ``phi2_eval`` (m, d2) the setting is inductive and
         ``labels_`` are for the evaluation rows; otherwise transductive (labels of phi1).
@@ -238,9 +254,10 @@ class HUME(ClusterMixin, BaseEstimator):
             raise ValueError("give both phi1_eval and phi2_eval, or neither")
         params = self.resolved_params()
         x1 = self._check(phi1, "phi1")
-        x2 = self._check(phi2, "phi2")
-        if x1.shape[0] != x2.shape[0]:
-            raise ValueError(f"phi1 has {x1.shape[0]} rows but phi2 has {x2.shape[0]}")
+        x2s = self._check_spaces(phi2, "phi2")
+        for name, x2 in x2s:
+            if x1.shape[0] != x2.shape[0]:
+                raise ValueError(f"phi1 has {x1.shape[0]} rows but {name} has {x2.shape[0]}")
         n = x1.shape[0]
         if not 2 <= self.n_classes <= n:
             raise ValueError(f"n_classes must be between 2 and the number of rows ({n}), "
@@ -252,18 +269,23 @@ class HUME(ClusterMixin, BaseEstimator):
         x1_eval = None
         if phi1_eval is not None:
             x1_eval = self._check(phi1_eval, "phi1_eval")
-            x2_eval = self._check(phi2_eval, "phi2_eval")
-            if x1_eval.shape[0] != x2_eval.shape[0]:
-                raise ValueError(f"phi1_eval has {x1_eval.shape[0]} rows but phi2_eval has "
-                                 f"{x2_eval.shape[0]}")
-            if x1_eval.shape[1] != x1.shape[1] or x2_eval.shape[1] != x2.shape[1]:
-                raise ValueError("evaluation features must have the same dimensions as phi1/phi2")
+            x2_evals = self._check_spaces(phi2_eval, "phi2_eval")
+            if len(x2_evals) != len(x2s):
+                raise ValueError(f"phi2_eval has {len(x2_evals)} spaces but phi2 has "
+                                 f"{len(x2s)}")
+            for (name, x2_eval), (_, x2) in zip(x2_evals, x2s, strict=True):
+                if x1_eval.shape[0] != x2_eval.shape[0]:
+                    raise ValueError(f"phi1_eval has {x1_eval.shape[0]} rows but {name} has "
+                                     f"{x2_eval.shape[0]}")
+                if x1_eval.shape[1] != x1.shape[1] or x2_eval.shape[1] != x2.shape[1]:
+                    raise ValueError("evaluation features must have the same dimensions as "
+                                     "phi1/phi2")
 
         self.device_ = resolve_device(self.device)
         self.seed_ = (int(self.random_state) if self.random_state is not None
                       else int(np.random.SeedSequence().entropy % (2**63)))
         generator = torch.Generator().manual_seed(self.seed_)
-        solver = make_inner_solver(params["inner"], **params)
+        solvers = [make_inner_solver(params["inner"], **params) for _ in x2s]
         config = SearchConfig(
             tau=params["tau"], entropy_weight=params["entropy_weight"],
             outer_lr=params["outer_lr"], iterations=params["iterations"],
@@ -272,13 +294,18 @@ class HUME(ClusterMixin, BaseEstimator):
             outer_loss=params["outer_loss"], split_pool=params["split_pool"],
             logit_scale=params["logit_scale"],
         )
-        self._fit_phi2_scaling(x2)
+        scalings = [phi2_scaling_of(x2, self.phi2_scaling) for _, x2 in x2s]
+        multi = isinstance(phi2, (list, tuple))
+        self.phi2_center_ = [c for c, _ in scalings] if multi else scalings[0][0]
+        self.phi2_scale_ = [f for _, f in scalings] if multi else scalings[0][1]
         t1 = self._to_tensor(x1, self._phi1_rows)
-        t2 = self._to_tensor(x2, self._phi2_rows)
+        t2s = [self._to_tensor(x2, _scaled(center, factor))
+               for (_, x2), (center, factor) in zip(x2s, scalings, strict=True)]
         init_weight = None
         if params["init"] == "kmeans":
             init_weight = self._kmeans_init(x1)
-        result = run_search(t1, t2, self.n_classes, config, solver, generator, self.verbose,
+        result = run_search(t1, t2s if multi else t2s[0], self.n_classes, config,
+                            solvers if multi else solvers[0], generator, self.verbose,
                             init_weight)
         self.params_ = params
         self.history_ = result.history
@@ -346,9 +373,18 @@ class HUME(ClusterMixin, BaseEstimator):
         """
         fitted = hasattr(self, "coef_")
         params = self.params_ if fitted else self.resolved_params()
-        x2 = self._check(phi2, "phi2")
-        center, scale = ((self.phi2_center_, self.phi2_scale_) if fitted
-                         else phi2_scaling_of(x2, self.phi2_scaling))
+        x2s = self._check_spaces(phi2, "phi2")
+        if fitted:
+            centers, factors = self.phi2_center_, self.phi2_scale_
+            if not isinstance(phi2, (list, tuple)):
+                centers, factors = [centers], [factors]
+            if len(centers) != len(x2s):
+                raise ValueError(f"the model was fitted on {len(centers)} phi2 spaces, got "
+                                 f"{len(x2s)}")
+            scalings = list(zip(centers, factors, strict=True))
+        else:
+            scalings = [phi2_scaling_of(x2, self.phi2_scaling) for _, x2 in x2s]
+        x2 = x2s[0][1]
         checked = []
         for labels in labelings:
             labels = np.asarray(labels)
@@ -362,9 +398,11 @@ class HUME(ClusterMixin, BaseEstimator):
             return []
         n_classes = max(self.n_classes, max(int(labels.max()) + 1 for labels in checked))
         device = self.device_ if fitted else resolve_device(self.device)
-        x2t = torch.from_numpy((np.asarray(x2, dtype=np.float32) - center) * scale).to(device)
+        tensors = [torch.from_numpy(_scaled(center, factor)(space)).to(device)
+                   for (_, space), (center, factor) in zip(x2s, scalings, strict=True)]
         return labelings_objective(
-            checked, x2t, n_classes, make_inner_solver(params["inner"], **params),
+            checked, tensors, n_classes,
+            [make_inner_solver(params["inner"], **params) for _ in tensors],
             entropy_weight=params["entropy_weight"],
             subset_size=min(params["subset_size"], x2.shape[0]),
             train_fraction=params["train_fraction"], outer_loss=params["outer_loss"],

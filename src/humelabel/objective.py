@@ -78,9 +78,21 @@ class SplitLoss:
     entropy: Tensor
 
 
+def as_spaces(
+    solver: InnerSolver | Sequence[InnerSolver], phi2: Tensor | Sequence[Tensor]
+) -> list[tuple[InnerSolver, Tensor]]:
+    """Pair each phi2 space with its inner solver: one of each, or equal-length sequences."""
+    solvers = list(solver) if isinstance(solver, (list, tuple)) else [solver]
+    spaces = list(phi2) if isinstance(phi2, (list, tuple)) else [phi2]
+    if len(solvers) != len(spaces) or not spaces:
+        raise ValueError(f"need one inner solver per phi2 space, got {len(solvers)} solvers "
+                         f"for {len(spaces)} spaces")
+    return list(zip(solvers, spaces, strict=True))
+
+
 def split_loss(
-    solver: InnerSolver,
-    phi2: Tensor,
+    solver: InnerSolver | Sequence[InnerSolver],
+    phi2: Tensor | Sequence[Tensor],
     train_idx: Tensor,
     test_idx: Tensor,
     y_tr: Tensor,
@@ -92,9 +104,17 @@ def split_loss(
     logit_scale: float = 1.0,
 ) -> SplitLoss:
     """Eq. 7 for one split of phi2 (n, d2): rows train_idx (m,) labelled y_tr (m, k), rows
-    test_idx (m',) labelled y_te (m', k)."""
-    outputs_te = solver.fit_predict(phi2, train_idx, test_idx, y_tr, generator, split_id)
-    gen = generalization_loss(outputs_te, y_te, outer_loss, logit_scale)
+    test_idx (m',) labelled y_te (m', k).
+
+    Several phi2 spaces (sequences of solvers and of (n, d2_s) tensors; this package's
+    extension, not in the paper) each fit their own linear model on the same split, and the
+    generalization term is the mean over spaces.
+    """
+    losses = [generalization_loss(space_solver.fit_predict(space, train_idx, test_idx, y_tr,
+                                                           generator, split_id),
+                                  y_te, outer_loss, logit_scale)
+              for space_solver, space in as_spaces(solver, phi2)]
+    gen = losses[0] if len(losses) == 1 else torch.stack(losses).mean()
     entropy = mean_label_entropy(torch.cat([y_tr, y_te], dim=0))
     return SplitLoss(gen - entropy_weight * entropy, gen, entropy)
 
@@ -138,9 +158,9 @@ class SplitSampler:
 
 def labelings_objective(
     labelings: Sequence[np.ndarray | Tensor],
-    phi2: Tensor,
+    phi2: Tensor | Sequence[Tensor],
     n_classes: int,
-    solver: InnerSolver,
+    solver: InnerSolver | Sequence[InnerSolver],
     *,
     entropy_weight: float,
     subset_size: int,
@@ -151,30 +171,36 @@ def labelings_objective(
     seed: int = 0,
 ) -> list[dict[str, float]]:
     """Eq. 7 for each fixed hard labeling (n,) of ``labelings``, averaged over ``num_splits``
-    seeded splits of phi2 (n, d2); returns one {loss, generalization, entropy} per labeling.
+    seeded splits of phi2 (n, d2) (or of several phi2 spaces, each with its own solver);
+    returns one {loss, generalization, entropy} per labeling.
 
     Every labeling sees the same splits and, per split, the same inner initialisation, so
     labelings (say the one found and the true one) are compared on equal terms; the same seed
     gives the same numbers. Each split is solved for all labelings in turn, so a solver that
     caches per-split work (ridge) factorises each split once for all of them.
     """
+    spaces = as_spaces(solver, phi2)
+    first = spaces[0][1]
     onehots = []
     for labels in labelings:
         labels_t = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
-        onehot = torch.nn.functional.one_hot(labels_t, n_classes).to(phi2.device)
-        onehots.append(onehot.double() if phi2.dtype == torch.float64 else onehot.float())
+        onehot = torch.nn.functional.one_hot(labels_t, n_classes).to(first.device)
+        onehots.append(onehot.double() if first.dtype == torch.float64 else onehot.float())
     generator = torch.Generator().manual_seed(seed)
-    solver.reset(phi2.shape[1], n_classes, generator)
-    splits = [draw_split(phi2.shape[0], subset_size, train_fraction, generator)
+    for space_solver, space in spaces:
+        space_solver.reset(space.shape[1], n_classes, generator)
+    solvers, tensors = [pair[0] for pair in spaces], [pair[1] for pair in spaces]
+    splits = [draw_split(first.shape[0], subset_size, train_fraction, generator)
               for _ in range(num_splits)]
     inner_seeds = torch.randint(2**62, (num_splits,), generator=generator).tolist()
     totals = np.zeros((len(onehots), 3))
     with torch.no_grad():
         for split_id, (tr, te) in enumerate(splits):
-            tr, te = tr.to(phi2.device), te.to(phi2.device)
+            tr, te = tr.to(first.device), te.to(first.device)
             for row, onehot in enumerate(onehots):
                 inner_generator = torch.Generator().manual_seed(inner_seeds[split_id])
-                part = split_loss(solver, phi2, tr, te, onehot[tr], onehot[te], entropy_weight,
+                part = split_loss(solvers, tensors, tr, te, onehot[tr], onehot[te],
+                                  entropy_weight,
                                   inner_generator, outer_loss, split_id, logit_scale)
                 totals[row] += [part.loss.item(), part.generalization.item(),
                                 part.entropy.item()]
@@ -184,9 +210,9 @@ def labelings_objective(
 
 def labeling_objective(
     labels: np.ndarray | Tensor,
-    phi2: Tensor,
+    phi2: Tensor | Sequence[Tensor],
     n_classes: int,
-    solver: InnerSolver,
+    solver: InnerSolver | Sequence[InnerSolver],
     **settings: Any,
 ) -> dict[str, float]:
     """Eq. 7 for one fixed hard labeling (n,): :func:`labelings_objective` of ``[labels]``."""

@@ -8,6 +8,7 @@ learning rate is multiplied by 0.1 and tau divided by 10 (the published schedule
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -16,7 +17,7 @@ from tqdm.auto import tqdm
 
 from .encoder import TaskEncoder, soft_labels
 from .inner import InnerSolver, gather_rows
-from .objective import SplitSampler, split_loss
+from .objective import SplitSampler, as_spaces, split_loss
 
 ANNEAL_STEPS = (100, 200)
 ANNEAL_LR_FACTOR = 0.1
@@ -52,10 +53,10 @@ class SearchResult:
 
 def run_search(
     phi1: Tensor,
-    phi2: Tensor,
+    phi2: Tensor | Sequence[Tensor],
     n_classes: int,
     config: SearchConfig,
-    solver: InnerSolver,
+    solver: InnerSolver | Sequence[InnerSolver],
     generator: torch.Generator,
     progress: bool = True,
     init_weight: Tensor | None = None,
@@ -64,17 +65,23 @@ def run_search(
 
     All randomness (encoder init, splits, inner inits) comes from ``generator`` (CPU), so a
     seed fixes the run on a given device. ``init_weight`` (k, d1) starts the task encoder
-    from its orthonormalised rows instead of a random draw.
+    from its orthonormalised rows instead of a random draw. Several phi2 spaces (a sequence of
+    (n, d2_s) tensors with one solver each) share the splits; the generalization term is their
+    mean (see :func:`humelabel.objective.split_loss`).
     """
+    spaces = as_spaces(solver, phi2)
+    solvers, tensors = [pair[0] for pair in spaces], [pair[1] for pair in spaces]
     n = phi1.shape[0]
     device = phi1.device
     encoder = TaskEncoder(phi1.shape[1], n_classes, generator, init_weight).to(device)
-    solver.reset(phi2.shape[1], n_classes, generator)
+    for space_solver, space in spaces:
+        space_solver.reset(space.shape[1], n_classes, generator)
     sampler = SplitSampler(n, config.subset_size, config.train_fraction, generator,
                            config.split_pool)
     optimizer = torch.optim.Adam(encoder.parameters(), lr=config.outer_lr)
     tau = config.tau
-    one_pass = solver.light_graph and config.num_subsets * min(config.subset_size, n) >= n
+    one_pass = (all(s.light_graph for s in solvers)
+                and config.num_subsets * min(config.subset_size, n) >= n)
     phi1_full = phi1.float() if one_pass else phi1
     history: list[dict[str, float]] = []
     start = time.perf_counter()
@@ -101,7 +108,7 @@ def run_search(
             else:
                 soft = soft_labels(weight_leaf, gather_rows(phi1, torch.cat([tr, te])), tau)
                 y_tr, y_te = soft[: tr.numel()], soft[tr.numel():]
-            part = split_loss(solver, phi2, tr, te, y_tr, y_te, config.entropy_weight,
+            part = split_loss(solvers, tensors, tr, te, y_tr, y_te, config.entropy_weight,
                               generator, config.outer_loss, split_id, config.logit_scale)
             if soft_all is None:
                 (part.loss / config.num_subsets).backward()
