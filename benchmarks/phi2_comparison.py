@@ -51,7 +51,7 @@ PHI2 = ("mpnet", "tfidf", "mpnet+tfidf", "mpnet,tfidf")
 
 
 def correlation(name: str, phi2: str, figure: Path) -> dict[str, Any]:
-    path = WORK / "correlation" / f"{name}-minilm-{phi2}-{settings_hash('fast', {})}.json"
+    path = WORK / "correlation" / f"{name}-minilm-{phi2}-{settings_hash('fast', {})}-v2.json"
     if path.exists():
         return json.loads(path.read_text())
     y = truth(name)
@@ -78,9 +78,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    rows = ["| dataset (n, k) | phi2 | HUME median ACC / NMI / ARI | objective rho (p) | "
-            "generalization-term rho (p) | reassign-only rho, objective / generalization |",
-            "|---|---|---|---|---|---|"]
+    rows = ["| dataset (n, k) | phi2 | HUME median ACC / NMI / ARI | objective rho, k-class "
+            "labelings (p) | objective rho, all (p) | generalization-term rho, k-class (p) | "
+            "objective rho: reassign / merge / split / merge+split |",
+            "|---|---|---|---|---|---|---|"]
     results: dict[str, dict[str, Any]] = {}
     best: dict[str, tuple[float, str]] = {}
     for name in args.datasets:
@@ -96,21 +97,24 @@ def main() -> None:
             results.setdefault(name, {})[phi2] = {"median": median, "runs": runs,
                                                   "correlation": corr["stats"]}
             loss, gen = corr["stats"]["loss"], corr["stats"]["generalization"]
+            families = " / ".join(f"{loss[f]['pearson']:.2f}" if f in loss else "-"
+                                  for f in ("reassign", "merge", "split", "merge+split"))
             rows.append(
                 f"| {name} ({y.size:,}, {int(y.max()) + 1}) | {phi2} | "
                 f"{100 * median['acc']:.1f} / {100 * median['nmi']:.1f} / "
-                f"{100 * median['ari']:.1f} | {loss['all']['pearson']:.2f} "
-                f"({loss['all']['pearson_p']:.0e}) | {gen['all']['pearson']:.2f} "
-                f"({gen['all']['pearson_p']:.0e}) | {loss['reassign']['pearson']:.2f} / "
-                f"{gen['reassign']['pearson']:.2f} |")
+                f"{100 * median['ari']:.1f} | {loss['k_classes']['pearson']:.2f} "
+                f"({loss['k_classes']['pearson_p']:.0e}) | {loss['all']['pearson']:.2f} "
+                f"({loss['all']['pearson_p']:.0e}) | {gen['k_classes']['pearson']:.2f} "
+                f"({gen['k_classes']['pearson_p']:.0e}) | {families} |")
             if median["acc"] > best.get(name, (-1.0, ""))[0]:
                 best[name] = (median["acc"], phi2)
     picks = "; ".join(f"{name}: {phi2} ({100 * acc:.1f})" for name, (acc, phi2) in best.items())
     header = (
         f"phi1 = MiniLM. HUME: preset `fast`, seeds {args.seeds}, median. Correlation: "
         "Pearson rho of the objective (Eq. 7, fast preset's solver) and of its generalization "
-        "term alone with the distance to the truth (1 - ACC) over reassigned, merged and split "
-        "labelings; plots in [phi2/](phi2/). `mpnet+tfidf` = both spaces concatenated (each "
+        "term alone with the distance to the truth (1 - ACC), over the labelings with k "
+        "classes (reassigned, merged+split) and over all (also merged, split); plots in "
+        "[phi2/](phi2/). `mpnet+tfidf` = both spaces concatenated (each "
         "block L2-normalised, equal variance); `mpnet,tfidf` = both as separate spaces (mean "
         f"of the generalization term over them). Best phi2 by median ACC: {picks}. Machine: "
         f"{platform.machine()} CPU, {args.threads} torch thread(s).\n\n"

@@ -62,14 +62,14 @@ def test_correlation_writes_json_csv_and_plot(data, tmp_path, capsys) -> None:
     rc, _, err = run(correlation_argv(data, out), capsys)
     assert rc == 0, err
     summary = json.loads((out / "correlation.json").read_text())
-    assert summary["n_labelings"] == 4 + 1 + 1
+    assert summary["n_labelings"] == 4 + 1 + 1 + 1
     assert summary["k"] == K
     assert -1 <= summary["pearson"] <= 1 and 0 <= summary["pearson_p"] <= 1
     assert summary["correlations"]["generalization"]["reassign"]["pearson"] > 0.8
     assert summary["inputs"]["truth"]["sha256"]
     rows = (out / "correlation.csv").read_text().splitlines()
     assert rows[0].startswith("family,amount,repeat,classes,acc,distance")
-    assert len(rows) == 1 + 6
+    assert len(rows) == 1 + 7
     assert_png(out / "correlation.png")
 
 

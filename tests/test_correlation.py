@@ -10,6 +10,7 @@ from humelabel import HUME
 from humelabel.correlation import (
     correlation_analysis,
     merged,
+    merged_and_split,
     perturbed_labelings,
     reassigned,
     split,
@@ -52,6 +53,16 @@ def test_merged_and_split_change_the_number_of_classes() -> None:
             assert np.unique(truth[labels == cls]).size == 1
 
 
+def test_merged_and_split_keeps_k_classes() -> None:
+    phi1, _, truth = blobs(4)
+    rng = np.random.default_rng(1)
+    for steps in (1, 2, 3):
+        labels = merged_and_split(truth, phi1, steps, rng)
+        assert np.unique(labels).size == 4
+        assert labels.max() == 3
+        assert cluster_accuracy(truth, labels) < 1.0
+
+
 def test_perturbed_labelings_are_reproducible_and_cover_the_families() -> None:
     phi1, _, truth = blobs(1)
     first = perturbed_labelings(truth, phi1, fractions=(0, 0.5), repeats=2, max_merges=2,
@@ -61,7 +72,9 @@ def test_perturbed_labelings_are_reproducible_and_cover_the_families() -> None:
     assert [(p.family, p.amount, p.repeat) for p in first] == [
         ("reassign", 0.0, 0), ("reassign", 0.5, 0), ("reassign", 0.5, 1),
         ("merge", 1.0, 0), ("merge", 1.0, 1), ("merge", 2.0, 0), ("merge", 2.0, 1),
-        ("split", 1.0, 0), ("split", 1.0, 1)]
+        ("split", 1.0, 0), ("split", 1.0, 1),
+        ("merge+split", 1.0, 0), ("merge+split", 1.0, 1),
+        ("merge+split", 2.0, 0), ("merge+split", 2.0, 1)]
     for a, b in zip(first, second, strict=True):
         np.testing.assert_array_equal(a.labels, b.labels)
     np.testing.assert_array_equal(first[0].labels, truth)
@@ -84,17 +97,21 @@ def test_labelings_objective_does_not_depend_on_the_batch(solver) -> None:
 
 def test_objective_grows_with_distance_on_balanced_separable_data() -> None:
     """Measured on 4 seeds of this data: reassign rho 0.977-0.986 for the whole objective
-    and the generalization term, merges 0.976-1.0."""
+    and the generalization term, merges 0.976-1.0, merge+split 0.84-1.0, all k-class
+    labelings pooled 0.46-0.57."""
     phi1, phi2, truth = blobs(0)
     result = correlation_analysis(
         phi1, phi2, truth, HUME(4, preset="fast"), num_splits=4, seed=0,
         fractions=(0, 0.1, 0.3, 0.5, 0.7, 0.9), repeats=2, max_merges=2, max_splits=2)
-    assert len(result.records) == 1 + 5 * 2 + 2 * 2 + 2 * 2
+    assert len(result.records) == 1 + 5 * 2 + 2 * 2 + 2 * 2 + 2 * 2
     assert result.stats["loss"]["reassign"]["pearson"] > 0.9
     assert result.stats["loss"]["reassign"]["pearson_p"] < 1e-3
     assert result.stats["generalization"]["reassign"]["pearson"] > 0.9
     assert result.stats["loss"]["merge"]["pearson"] > 0.7
-    assert result.pearson == result.stats["loss"]["all"]["pearson"]
+    assert result.pearson == result.stats["loss"]["k_classes"]["pearson"]
+    assert result.stats["loss"]["k_classes"]["n"] == 1 + 5 * 2 + 2 * 2
+    assert result.stats["loss"]["k_classes"]["pearson"] > 0.3
+    assert result.stats["loss"]["merge+split"]["pearson"] > 0.7
     truth_record = result.records[0]
     assert truth_record["distance"] == 0.0
     assert all(r["generalization"] >= truth_record["generalization"] - 1e-9

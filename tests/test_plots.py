@@ -73,7 +73,7 @@ def test_correlation_plot(tmp_path: Path) -> None:
     records = [{"family": family, "distance": d, "loss": d + rng.normal(0, 0.05),
                 "generalization": 2 * d} for family in ("reassign", "merge", "split")
                for d in np.linspace(0, 0.8, 6)]
-    stats = {term: {"all": {"pearson": 0.9, "pearson_p": 1e-5}}
+    stats = {term: {group: {"pearson": 0.9, "pearson_p": 1e-5} for group in ("all", "k_classes")}
              for term in ("loss", "generalization")}
     plot_correlation(records, tmp_path / "r.png", stats=stats, title="x")
     check_png(tmp_path / "r.png", min_width=800)

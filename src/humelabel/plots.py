@@ -121,10 +121,12 @@ def plot_correlation(records: Sequence[Mapping[str, Any]], path: str | PathLike[
                      title: str = "") -> None:
     """Scatter of the objective (left: whole Eq. 7 loss; right: its generalization term)
     against the distance to the truth (1 - ACC), one colour per way of perturbing the truth;
-    ``stats[term]["all"]`` gives the Pearson rho and p shown in each title."""
+    each title shows ``stats[term]["k_classes"]`` (Pearson rho and p over the labelings with
+    k classes) and ``stats[term]["all"]`` (over all)."""
     fig = Figure(figsize=(11.0, 4.4))
     axes = fig.subplots(1, 2)
-    colours = {"reassign": "#4c72b0", "merge": "#dd8452", "split": "#55a868"}
+    colours = {"reassign": "#4c72b0", "merge": "#dd8452", "split": "#55a868",
+               "merge+split": "#c44e52"}
     labels = {"loss": "objective, Eq. 7 (lower is better)",
               "generalization": "generalization term alone"}
     for ax, term in zip(axes, ("loss", "generalization"), strict=True):
@@ -137,11 +139,12 @@ def plot_correlation(records: Sequence[Mapping[str, Any]], path: str | PathLike[
         if truth:
             ax.scatter([0.0], [truth[0][term]], s=90, marker="*", color="black",
                        label="truth")
-        overall = stats[term]["all"]
+        same_k, overall = stats[term]["k_classes"], stats[term]["all"]
         ax.set_xlabel("distance to the true labeling (1 - ACC)")
         ax.set_ylabel(labels[term])
-        ax.set_title(f"{title + ': ' if title else ''}Pearson rho = {overall['pearson']:.2f} "
-                     f"(p = {overall['pearson_p']:.1e})", fontsize=10)
+        ax.set_title(f"{title + ': ' if title else ''}Pearson rho, k classes "
+                     f"{same_k['pearson']:.2f} (p = {same_k['pearson_p']:.0e}); all "
+                     f"{overall['pearson']:.2f}", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     _save(fig, path)
