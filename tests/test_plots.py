@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from humelabel.metrics import cluster_accuracy
 from humelabel.plots import (
     confusion_matrix_matched,
     plot_cluster_sizes,
@@ -66,6 +67,16 @@ def test_confusion_matrix_puts_matched_clusters_on_the_diagonal() -> None:
     assert counts.shape == (3, 4)
     assert counts[:, 3].tolist() == [0, 0, 1]  # the unmatched cluster comes last
     assert counts.sum() == truth.size
+
+
+def test_confusion_matrix_with_fewer_clusters_than_classes() -> None:
+    """An unmatched class gets an empty column, so the diagonal stays the matched cells."""
+    truth = np.array([0, 0, 1, 1, 2, 2, 3, 3, 3])
+    labels = np.array([4, 4, 4, 4, 6, 6, 8, 8, 8])  # classes 0 and 1 share cluster 4
+    counts = confusion_matrix_matched(truth, labels)
+    assert counts.shape == (4, 4)
+    assert np.trace(counts) / truth.size == pytest.approx(cluster_accuracy(truth, labels))
+    assert sorted(counts[:, [0, 1]].sum(axis=0).tolist()) == [0, 4]  # one empty column
 
 
 def test_correlation_plot(tmp_path: Path) -> None:

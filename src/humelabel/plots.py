@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics.cluster import contingency_matrix
 
 from .io import write_bytes_atomic
-from .metrics import hungarian_mapping
+from .metrics import cluster_accuracy, hungarian_mapping
 
 DPI = 110
 #: Above this many classes, tick labels are left out (they would overlap).
@@ -72,19 +72,21 @@ def plot_cluster_sizes(labels: np.ndarray, n_classes: int, path: str | PathLike[
 
 
 def confusion_matrix_matched(truth: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Counts (k_true, k_found): rows true classes in id order, columns the found clusters
-    reordered so that each class's Hungarian-matched cluster sits on the diagonal (unmatched
-    clusters last)."""
+    """Counts (k_true, k_true + unmatched clusters): rows are the true classes in id order,
+    column i holds the cluster Hungarian-matched to class i (all zeros when no cluster is
+    matched to it, e.g. with fewer clusters than classes), unmatched clusters come last. The
+    diagonal is what the matched accuracy counts."""
     truth = np.asarray(truth, dtype=np.int64)
     labels = np.asarray(labels, dtype=np.int64)
     counts = np.asarray(contingency_matrix(truth, labels))
-    clusters = np.unique(labels)
-    mapping = hungarian_mapping(truth, labels)  # cluster id -> class id
-    classes = np.unique(truth)
-    position = {int(c): int(np.searchsorted(classes, cls)) for c, cls in mapping.items()}
-    order = sorted(range(clusters.size),
-                   key=lambda j: (position.get(int(clusters[j]), classes.size + j)))
-    return counts[:, order]
+    classes, clusters = np.unique(truth), np.unique(labels)
+    matched = {cls: int(np.searchsorted(clusters, c))
+               for c, cls in hungarian_mapping(truth, labels).items()}
+    columns = [counts[:, matched[cls]] if cls in matched else np.zeros(classes.size, np.int64)
+               for cls in classes.tolist()]
+    used = set(matched.values())
+    columns += [counts[:, j] for j in range(clusters.size) if j not in used]
+    return np.stack(columns, axis=1)
 
 
 def plot_confusion(truth: np.ndarray, labels: np.ndarray, path: str | PathLike[str],
@@ -110,8 +112,8 @@ def plot_confusion(truth: np.ndarray, labels: np.ndarray, path: str | PathLike[s
                 for j in range(counts.shape[1]):
                     ax.text(j, i, f"{rates[i, j]:.2f}", ha="center", va="center", fontsize=7,
                             color="white" if rates[i, j] > 0.5 else "black")
-    matched = np.trace(counts[:, : min(counts.shape)]) / max(counts.sum(), 1)
-    ax.set_title(f"{title + ': ' if title else ''}confusion matrix (ACC {100 * matched:.1f}%)",
+    accuracy = cluster_accuracy(truth, labels)
+    ax.set_title(f"{title + ': ' if title else ''}confusion matrix (ACC {100 * accuracy:.1f}%)",
                  fontsize=10)
     _save(fig, path)
 
