@@ -48,7 +48,8 @@ from humelabel.reliable import neighbor_agreement, reliable_accuracy, select_rel
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "data" / "text"
 DATASETS = ("ag_news", "trec", "banking77", "stackoverflow")
-CPU_SETTINGS: dict[str, Any] = dict(tau=0.1, outer_lr=0.01, inner_lr=0.01, iterations=100,
+CPU_SETTINGS: dict[str, Any] = dict(preset="paper", tau=0.1, outer_lr=0.01, inner_lr=0.01,
+                                    iterations=100,
                                     inner_steps=30, num_subsets=2, subset_size=2000,
                                     anneal=False)
 PER_CLASS = (4, 15, 25, 400)

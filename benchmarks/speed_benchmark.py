@@ -90,7 +90,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if "steps" in args.parts:
             paths = write_two_view(Path(tmp) / "n10k", 10_000, dtype="float32")
-            outer = dict(num_subsets=20, subset_size=10_000, train_fraction=0.9, anneal=False)
+            outer = dict(preset="paper", num_subsets=20, subset_size=10_000, train_fraction=0.9,
+                         anneal=False)
             specs = {
                 "unrolled (paper: 300 inner steps)": dict(inner="unrolled", iterations=2, **outer),
                 "ridge (fast solver)": dict(inner="ridge", outer_loss="nmse", split_pool=20,

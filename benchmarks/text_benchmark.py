@@ -32,7 +32,8 @@ from humelabel.metrics import evaluate
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "text"
 DATASETS = ("ag_news", "trec", "banking77", "stackoverflow")
-SETTINGS = dict(tau=0.1, outer_lr=0.01, inner_lr=0.01, iterations=100, inner_steps=30,
+SETTINGS = dict(preset="paper", tau=0.1, outer_lr=0.01, inner_lr=0.01, iterations=100,
+                inner_steps=30,
                 num_subsets=2, subset_size=2000, anneal=False, inner="unrolled")
 DIAGNOSTIC_SPLITS = 10
 

@@ -87,7 +87,8 @@ def settings_hash(preset: str, overrides: dict[str, Any]) -> str:
 
 def hume_run(name: str, phi1: str, phi2: str, seed: int, preset: str = "fast",
              overrides: dict[str, Any] | None = None) -> tuple[dict[str, Any], np.ndarray]:
-    """One cached HUME run: (record with acc/nmi/ari/time_s, labels (n,))."""
+    """One cached HUME run: (record with acc/nmi/ari/time_s and the objective of the found and
+    of the true labeling, labels (n,))."""
     overrides = overrides or {}
     stem = WORK / "hume" / f"{name}-{phi1}-{phi2}-{settings_hash(preset, overrides)}-{seed}"
     if stem.with_suffix(".json").exists():
@@ -99,8 +100,12 @@ def hume_run(name: str, phi1: str, phi2: str, seed: int, preset: str = "fast",
     model = HUME(int(y.max()) + 1, preset=preset, **overrides, random_state=seed,
                  device="cpu").fit(x1, x2)
     seconds = time.perf_counter() - start
+    # The search diagnostic: the objective of the found and of the true labeling, same splits.
+    found, true = (model.score_labeling(x2, labels, num_splits=10, seed=0)["loss"]
+                   for labels in (model.labels_, y))
     record = {**evaluate(y, model.labels_), "time_s": seconds, "seed": seed,
-              "preset": preset, "overrides": overrides}
+              "preset": preset, "overrides": overrides, "objective_found": found,
+              "objective_truth": true}
     save_npy_atomic(stem.with_suffix(".npy"), model.labels_)
     write_json_atomic(stem.with_suffix(".json"), record)
     print(f"{name} {phi1}/{phi2} seed {seed}: ACC {record['acc']:.3f} in {seconds:.0f} s",

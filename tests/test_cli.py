@@ -135,11 +135,11 @@ def test_fit_config_records_every_setting(
         assert key in config, key
     assert config["command"].startswith("humelabel fit ")
     assert config["argv"] == ["humelabel", *argv]
-    assert config["k"] == K and config["seed"] == 7 and config["preset"] == "paper"
+    assert config["k"] == K and config["seed"] == 7 and config["preset"] == "fast"  # default
     assert config["device"] == "cpu"
     assert config["normalize"] is True and config["phi2_scaling"] == "global"
     assert config["hyperparameters"] == resolve(
-        "paper", {"iterations": 3, "inner_steps": 3, "num_subsets": 2, "subset_size": 50}
+        "fast", {"iterations": 3, "inner_steps": 3, "num_subsets": 2, "subset_size": 50}
     )
     assert set(config["versions"]) == {
         "humelabel", "numpy", "scipy", "scikit-learn", "torch", "safetensors",

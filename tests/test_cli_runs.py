@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from humelabel import HUME
+from humelabel import HUME, PRESETS
 from humelabel.cli import main
 from humelabel.cli_runs import parse_seeds
 from humelabel.ensemble import align_labels
@@ -196,7 +196,7 @@ def test_resume_refuses_other_settings_unless_overwrite(
     rc, stdout, err = run(fit_argv(data, out, "--seeds", "0-1", "--tau", "0.2"), capsys)
     assert rc == 2 and stdout == ""
     assert err.count("\n") == 1 and "runs/0: was made with other settings" in err
-    assert "tau 0.1 != 0.2" in err
+    assert f"tau {PRESETS['fast']['tau']} != 0.2" in err
     assert (out / "labels.npy").read_bytes() == before
     run_ok(fit_argv(data, out, "--seeds", "0-1", "--tau", "0.2", "--overwrite"), capsys)
     config = json.loads((out / "runs" / "0" / "config.json").read_text())

@@ -3,7 +3,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.cluster import KMeans
 
-from humelabel import HUME
+from humelabel import HUME, PRESETS
 from humelabel.metrics import cluster_accuracy
 
 # Settings measured on the synthetic two-view data (conftest.spurious_two_view): over 6 seeds
@@ -35,8 +35,9 @@ def test_fitted_attributes_and_predict(two_view):
     np.testing.assert_allclose(model.coef_ @ model.coef_.T, np.eye(3), atol=1e-5)
     np.testing.assert_array_equal(model.predict(phi1), model.labels_)
     assert len(model.history_) == 4
-    assert model.params_["tau"] == 0.1 and model.params_["subset_size"] == 100
-    assert model.params_["inner_steps"] == 3
+    # The default preset is `fast` (the closed-form ridge solver); overrides apply on top.
+    assert model.params_["inner"] == "ridge" and model.params_["tau"] == PRESETS["fast"]["tau"]
+    assert model.params_["subset_size"] == 100 and model.params_["inner_steps"] == 3
 
 
 def test_inductive_labels_are_for_eval_rows(two_view):

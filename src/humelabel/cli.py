@@ -166,8 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--overwrite", action="store_true",
                      help="replace DIR if it exists and is not empty")
     fit.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    fit.add_argument("--preset", choices=tuple(PRESETS), default="paper",
-                     help="published hyperparameters to start from (default: %(default)s)")
+    fit.add_argument("--preset", choices=tuple(PRESETS), default="fast",
+                     help="hyperparameters to start from: fast (closed-form inner solver), or "
+                     "the published paper / imagenet (default: %(default)s)")
     fit.add_argument("--device", default="auto",
                      help="auto, cpu, cuda, cuda:1, ... (default: %(default)s)")
     fit.add_argument("--no-normalize", dest="normalize", action="store_false",

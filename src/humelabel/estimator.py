@@ -83,7 +83,10 @@ class HUME(ClusterMixin, BaseEstimator):
 
     Args:
         n_classes: number of classes k to find.
-        preset: ``"paper"`` (published CIFAR/STL defaults) or ``"imagenet"``.
+        preset: ``"fast"`` (default: the closed-form ridge inner solver, about 450x faster
+            per outer step, at least as accurate as the unrolled solver on the shared text
+            benchmarks), ``"paper"`` (the published CIFAR/STL defaults, unrolled inner
+            gradient descent) or ``"imagenet"``.
         tau, entropy_weight, outer_lr, inner_lr, inner_steps, iterations, num_subsets,
         subset_size, train_fraction, anneal, fixed_inner_init, inner: override the preset
             (``None`` keeps the preset's value). Names follow the paper's code.
@@ -117,7 +120,7 @@ class HUME(ClusterMixin, BaseEstimator):
         self,
         n_classes: int = 2,
         *,
-        preset: str = "paper",
+        preset: str = "fast",
         tau: float | None = None,
         entropy_weight: float | None = None,
         outer_lr: float | None = None,

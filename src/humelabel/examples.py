@@ -17,6 +17,7 @@ from sklearn.kernel_approximation import Nystroem
 #: Settings for the demo that fit a laptop CPU in about a minute (the ``paper`` preset's
 #: 1000 x 20 x 300 unrolled inner steps would take hours there).
 DEMO_SETTINGS = dict(
+    preset="paper",  # the unrolled solver of the paper, at CPU-sized settings
     tau=0.3, outer_lr=0.01, inner_lr=0.01, iterations=150, inner_steps=30, num_subsets=2,
     anneal=False,
 )

@@ -63,9 +63,12 @@ _IMAGENET = {
 
 # The fast solver (not in the paper): closed-form ridge inner problem on a fixed pool of
 # splits, cross-entropy on scaled ridge outputs; tuned on the shared text data
-# (benchmarks/solver_benchmark.py).
+# (benchmarks/solver_benchmark.py). tau 0.3 instead of the paper's 0.1: softer task-encoder
+# outputs early in the search; over 5 seeds it raised the median ACC on TREC (45.9 -> 50.8) and
+# Banking77 (61.7 -> 64.9) and made AG News runs consistent (86.0 median, no outlier seed).
 _FAST = {
     **_PAPER,
+    "tau": 0.3,
     "inner": "ridge",
     "alpha": 0.3,
     "outer_loss": "ce",
