@@ -52,11 +52,6 @@ SOLVERS = {
 }
 
 
-#: Settings tags of the runs cached before the tag was part of the cache name (unrolled,
-#: ridge, and the fast preset with tau 0.1): those files are reused only for these settings.
-LEGACY_TAGS = ("0e271f93", "ef6b06fd", "683c9165")
-
-
 def settings_tag(solver: str) -> str:
     """The cache-name tag of a solver's resolved settings (a changed preset reruns)."""
     settings = dict(SOLVERS[solver])
@@ -70,9 +65,6 @@ def one_run(name: str, solver: str, seed: int, cache: Path) -> dict:
 
         return hume_run(name, "minilm", "mpnet", seed)[0]
     path = cache / f"{name}-{solver}-{settings_tag(solver)}-{seed}.json"
-    legacy = cache / f"{name}-{solver}-{seed}.json"  # runs cached before the tag existed
-    if not path.exists() and legacy.exists() and settings_tag(solver) in LEGACY_TAGS:
-        path = legacy
     if path.exists():
         return json.loads(path.read_text())
     folder = DATA / name

@@ -271,6 +271,24 @@ def _file_record(path: str, array: np.ndarray) -> dict[str, Any]:
     }
 
 
+def hyperparameter_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The hyperparameter options given on the command line (the rest take the preset's)."""
+    return {name: getattr(args, name) for name in HYPERPARAMETERS
+            if getattr(args, name) is not None}
+
+
+def check_device(device: str) -> None:
+    """Fail now, in one line naming ``--device``, if ``device`` is unusable here."""
+    try:
+        resolve_device(device)
+    except ValueError as exc:  # e.g. CUDA requested but not available
+        raise InputError(f"--device {device}", str(exc)) from exc
+    except RuntimeError as exc:  # torch's answer to a string that names no device
+        raise InputError(
+            f"--device {device}", "not a torch device (expected auto, cpu, cuda, cuda:N, ...)"
+        ) from exc
+
+
 def _check_hyperparameters(args: argparse.Namespace, overrides: dict[str, Any]) -> None:
     """Validate the resolved hyperparameters; name the offending option in the error."""
     try:
@@ -301,17 +319,9 @@ def _validate_fit(args: argparse.Namespace) -> _FitInputs:
         raise InputError(f"--k {args.k}", "must be at least 2")
     if args.diagnose and args.truth is None:
         raise InputError("--diagnose", "needs --truth")
-    overrides = {name: getattr(args, name) for name in HYPERPARAMETERS
-                 if getattr(args, name) is not None}
+    overrides = hyperparameter_overrides(args)
     _check_hyperparameters(args, overrides)
-    try:
-        resolve_device(args.device)
-    except ValueError as exc:  # e.g. CUDA requested but not available
-        raise InputError(f"--device {args.device}", str(exc)) from exc
-    except RuntimeError as exc:  # torch's answer to a string that names no device
-        raise InputError(
-            f"--device {args.device}", "not a torch device (expected auto, cpu, cuda, cuda:N, ...)"
-        ) from exc
+    check_device(args.device)
     _check_output_dir(args.out, args.overwrite)
 
     # Load and cross-check the files.
@@ -489,31 +499,32 @@ def _summary(out: str, labels: np.ndarray, k: int, metrics: dict[str, Any] | Non
     return "\n".join(lines)
 
 
-def _cmd_fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    """``humelabel fit``."""
-    if args.seeds is not None or args.select:  # many runs: humelabel.cli_runs
-        return importlib.import_module(f"{__package__}.cli_runs").cmd_fit_many(args, argv)
-    inputs = _validate_fit(args)
-    est = HUME(
-        n_classes=args.k,
-        preset=args.preset,
-        **inputs.overrides,
-        normalize=args.normalize,
-        phi2_scaling=args.phi2_scaling,
-        random_state=args.seed,
-        device=args.device,
-        verbose=not args.quiet,
-    )
+def fit_and_record(
+    args: argparse.Namespace, argv: Sequence[str], inputs: _FitInputs, seed: int, verbose: bool
+) -> tuple[HUME, dict[str, Any] | None, dict[str, Any]]:
+    """Fit HUME on validated inputs with one seed: the estimator, metrics (with --truth, plus
+    the found-vs-truth objective with --diagnose) and the run's config.json record. Shared by
+    ``fit`` and every run of ``fit --seeds/--select``."""
+    est = HUME(n_classes=args.k, preset=args.preset, **inputs.overrides,
+               normalize=args.normalize, phi2_scaling=args.phi2_scaling, random_state=seed,
+               device=args.device, verbose=verbose)
     start = time.perf_counter()
     est.fit(inputs.phi1, inputs.phi2, inputs.phi1_eval, inputs.phi2_eval)
     fit_s = time.perf_counter() - start
-
     metrics: dict[str, Any] | None = None
     if inputs.truth is not None:
         metrics = evaluate(inputs.truth, est.labels_)
         if args.diagnose:
             metrics.update(_diagnose(est, inputs, est.seed_))
-    config = _config(args, argv, est, inputs, fit_s)
+    return est, metrics, _config(args, argv, est, inputs, fit_s)
+
+
+def _cmd_fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``humelabel fit``."""
+    if args.seeds is not None or args.select:  # many runs: humelabel.cli_runs
+        return importlib.import_module(f"{__package__}.cli_runs").cmd_fit_many(args, argv)
+    inputs = _validate_fit(args)
+    est, metrics, config = fit_and_record(args, argv, inputs, args.seed, not args.quiet)
     _write_outputs(args.out, args.overwrite, est, config, metrics)
     if not args.quiet:
         print(_summary(args.out, est.labels_, args.k, metrics))
@@ -547,7 +558,7 @@ def _cmd_demo(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .baselines import kmeans_labels
     from .examples import DEMO_SETTINGS, digits_two_views
 
-    resolve_device(args.device)
+    check_device(args.device)
     phi1, phi2, truth = digits_two_views()
     k = int(truth.max()) + 1
     print(f"digits: n={len(truth)}, k={k}, phi1 {phi1.shape[1]}-d pixels, "

@@ -39,9 +39,11 @@ from .cli import (
     _file_record,
     _metrics_line,
     _package_versions,
+    check_device,
+    hyperparameter_overrides,
 )
 from .correlation import DEFAULT_FRACTIONS, correlation_analysis
-from .estimator import HUME, PHI2_SCALINGS, resolve_device
+from .estimator import HUME, PHI2_SCALINGS
 from .io import (
     InputError,
     atomic_output_dir,
@@ -55,7 +57,7 @@ from .io import (
 )
 from .metrics import evaluate
 from .plots import plot_cluster_sizes, plot_confusion, plot_correlation, plot_history
-from .presets import HYPERPARAMETERS, PRESETS
+from .presets import PRESETS
 
 __all__ = ["add_commands"]
 
@@ -185,13 +187,9 @@ def _cmd_correlation(args: argparse.Namespace, argv: Sequence[str]) -> int:
     bad = [f for f in args.fractions if not 0.0 <= f <= 1.0]
     if bad:
         raise InputError(f"--fractions {bad[0]}", "must be between 0 and 1")
-    overrides = {name: getattr(args, name) for name in HYPERPARAMETERS
-                 if getattr(args, name) is not None}
+    overrides = hyperparameter_overrides(args)
     _check_hyperparameters(args, overrides)
-    try:
-        resolve_device(args.device)
-    except (ValueError, RuntimeError) as exc:
-        raise InputError(f"--device {args.device}", str(exc)) from exc
+    check_device(args.device)
     _check_output_dir(args.out, args.overwrite)
     phi1, phi2 = load_matrix(args.phi1), load_matrix(args.phi2)
     truth_raw = load_labels(args.truth)

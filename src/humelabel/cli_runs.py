@@ -62,17 +62,16 @@ from .cli import (
     PROG,
     CliError,
     _check_output_dir,
-    _config,
-    _diagnose,
     _file_record,
     _FitInputs,
     _metrics_line,
     _package_versions,
     _validate_fit,
     _write_outputs,
+    fit_and_record,
+    hyperparameter_overrides,
 )
 from .ensemble import Ensemble, GeneralizationScorer, combine_labelings
-from .estimator import HUME
 from .io import (
     InputError,
     atomic_output_dir,
@@ -86,7 +85,7 @@ from .io import (
     write_text_atomic,
 )
 from .metrics import evaluate
-from .presets import HYPERPARAMETERS, resolve
+from .presets import resolve
 from .reliable import neighbor_agreement, reliable_accuracy, select_reliable
 
 __all__ = ["SCORE_METHOD", "add_commands", "add_fit_options", "parse_seeds"]
@@ -347,20 +346,9 @@ def _fit_run(task: _Task) -> np.ndarray:
     """Fit one seed and write its run directory atomically; return its labels."""
     args: argparse.Namespace = _STATE["args"]
     inputs: _FitInputs = _STATE["inputs"]
-    overrides = {**inputs.overrides, **task.overrides}
-    est = HUME(n_classes=args.k, preset=args.preset, **overrides, normalize=args.normalize,
-               phi2_scaling=args.phi2_scaling, random_state=task.seed, device=args.device,
-               verbose=_STATE["verbose"])
-    start = time.perf_counter()
-    est.fit(inputs.phi1, inputs.phi2, inputs.phi1_eval, inputs.phi2_eval)
-    fit_s = time.perf_counter() - start
-    metrics: dict[str, Any] | None = None
-    if inputs.truth is not None:
-        metrics = evaluate(inputs.truth, est.labels_)
-        if args.diagnose:
-            metrics.update(_diagnose(est, inputs, est.seed_))
-    run_inputs = replace(inputs, overrides=overrides)
-    config = _config(args, _STATE["argv"], est, run_inputs, fit_s)
+    run_inputs = replace(inputs, overrides={**inputs.overrides, **task.overrides})
+    est, metrics, config = fit_and_record(args, _STATE["argv"], run_inputs, task.seed,
+                                          _STATE["verbose"])
     config["part_of"] = {"out": os.path.abspath(args.out), "seed": task.seed,
                          "grid_overrides": task.overrides}
     assert task.run_dir is not None
@@ -711,8 +699,7 @@ def cmd_fit_many(args: argparse.Namespace, argv: Sequence[str]) -> int:
     seeds = _seeds_from_args(args, argv)
     _check_jobs(args.jobs)
     _check_score_options(args)
-    given = {name: getattr(args, name) for name in HYPERPARAMETERS
-             if getattr(args, name) is not None}
+    given = hyperparameter_overrides(args)
     configs: list[dict[str, Any]] = _grid(args, given) if args.select else [{}]
     out = Path(args.out)
     _check_resumable(out)

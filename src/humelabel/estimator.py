@@ -379,7 +379,7 @@ class HUME(ClusterMixin, BaseEstimator):
         x2s = self._check_spaces(phi2, "phi2")
         if fitted:
             centers, factors = self.phi2_center_, self.phi2_scale_
-            if not isinstance(phi2, (list, tuple)):
+            if not isinstance(centers, list):  # fitted on one space
                 centers, factors = [centers], [factors]
             if len(centers) != len(x2s):
                 raise ValueError(f"the model was fitted on {len(centers)} phi2 spaces, got "

@@ -80,14 +80,14 @@ class SplitLoss:
 
 def as_spaces(
     solver: InnerSolver | Sequence[InnerSolver], phi2: Tensor | Sequence[Tensor]
-) -> list[tuple[InnerSolver, Tensor]]:
-    """Pair each phi2 space with its inner solver: one of each, or equal-length sequences."""
+) -> tuple[list[InnerSolver], list[Tensor]]:
+    """(solvers, phi2 tensors), one solver per space: one of each, or equal-length sequences."""
     solvers = list(solver) if isinstance(solver, (list, tuple)) else [solver]
     spaces = list(phi2) if isinstance(phi2, (list, tuple)) else [phi2]
     if len(solvers) != len(spaces) or not spaces:
         raise ValueError(f"need one inner solver per phi2 space, got {len(solvers)} solvers "
                          f"for {len(spaces)} spaces")
-    return list(zip(solvers, spaces, strict=True))
+    return solvers, spaces
 
 
 def split_loss(
@@ -113,7 +113,7 @@ def split_loss(
     losses = [generalization_loss(space_solver.fit_predict(space, train_idx, test_idx, y_tr,
                                                            generator, split_id),
                                   y_te, outer_loss, logit_scale)
-              for space_solver, space in as_spaces(solver, phi2)]
+              for space_solver, space in zip(*as_spaces(solver, phi2), strict=True)]
     gen = losses[0] if len(losses) == 1 else torch.stack(losses).mean()
     entropy = mean_label_entropy(torch.cat([y_tr, y_te], dim=0))
     return SplitLoss(gen - entropy_weight * entropy, gen, entropy)
@@ -179,17 +179,16 @@ def labelings_objective(
     gives the same numbers. Each split is solved for all labelings in turn, so a solver that
     caches per-split work (ridge) factorises each split once for all of them.
     """
-    spaces = as_spaces(solver, phi2)
-    first = spaces[0][1]
+    solvers, tensors = as_spaces(solver, phi2)
+    first = tensors[0]
     onehots = []
     for labels in labelings:
         labels_t = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
         onehot = torch.nn.functional.one_hot(labels_t, n_classes).to(first.device)
         onehots.append(onehot.double() if first.dtype == torch.float64 else onehot.float())
     generator = torch.Generator().manual_seed(seed)
-    for space_solver, space in spaces:
+    for space_solver, space in zip(solvers, tensors, strict=True):
         space_solver.reset(space.shape[1], n_classes, generator)
-    solvers, tensors = [pair[0] for pair in spaces], [pair[1] for pair in spaces]
     splits = [draw_split(first.shape[0], subset_size, train_fraction, generator)
               for _ in range(num_splits)]
     inner_seeds = torch.randint(2**62, (num_splits,), generator=generator).tolist()

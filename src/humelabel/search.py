@@ -69,12 +69,11 @@ def run_search(
     (n, d2_s) tensors with one solver each) share the splits; the generalization term is their
     mean (see :func:`humelabel.objective.split_loss`).
     """
-    spaces = as_spaces(solver, phi2)
-    solvers, tensors = [pair[0] for pair in spaces], [pair[1] for pair in spaces]
+    solvers, tensors = as_spaces(solver, phi2)
     n = phi1.shape[0]
     device = phi1.device
     encoder = TaskEncoder(phi1.shape[1], n_classes, generator, init_weight).to(device)
-    for space_solver, space in spaces:
+    for space_solver, space in zip(solvers, tensors, strict=True):
         space_solver.reset(space.shape[1], n_classes, generator)
     sampler = SplitSampler(n, config.subset_size, config.train_fraction, generator,
                            config.split_pool)
