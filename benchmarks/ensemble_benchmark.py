@@ -40,10 +40,10 @@ import torch
 
 import humelabel
 from humelabel.cli import main as cli_main
-from humelabel.cli_runs import parse_seeds
-from humelabel.ensemble import GeneralizationScorer
 from humelabel.io import write_json_atomic, write_text_atomic
-from humelabel.reliable import neighbor_agreement, reliable_accuracy, select_reliable
+from humelabel.runs.ensemble import GeneralizationScorer
+from humelabel.runs.reliable import neighbor_agreement, reliable_accuracy, select_reliable
+from humelabel.runs.seeds import parse_seeds
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "data" / "text"

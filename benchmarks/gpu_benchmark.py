@@ -22,8 +22,8 @@ sys.path.insert(0, str(HERE))
 from synthetic import write_two_view  # noqa: E402
 
 from humelabel import HUME  # noqa: E402
+from humelabel.analysis.metrics import cluster_accuracy  # noqa: E402
 from humelabel.io import write_text_atomic  # noqa: E402
-from humelabel.metrics import cluster_accuracy  # noqa: E402
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ variance); or both as separate phi2 spaces (`mpnet,tfidf`: three spaces in all; 
 fits a linear model in each space and the generalization term is their mean). For each: HUME
 with the ``fast`` preset at tau 0.1 (median ACC / NMI / ARI over the seeds) and the
 correlation analysis of the objective with the distance to the truth
-(``humelabel.correlation``, the ``analyze correlation`` defaults: reassigned fractions 0-1,
+(``humelabel.analysis.correlation``, the ``analyze correlation`` defaults: reassigned fractions 0-1,
 1-4 merged pairs, 1-4 split classes, 3 repeats, 10 splits), as Pearson rho (p) for the whole
 objective and for its generalization term. Biomedical ships no MPNet (it cannot be downloaded
 here), so only TF-IDF there.
@@ -44,9 +44,9 @@ from textdata import (  # noqa: E402
 )
 
 from humelabel import HUME  # noqa: E402
-from humelabel.correlation import correlation_analysis  # noqa: E402
+from humelabel.analysis.correlation import correlation_analysis  # noqa: E402
+from humelabel.analysis.plots import plot_correlation  # noqa: E402
 from humelabel.io import write_json_atomic, write_text_atomic  # noqa: E402
-from humelabel.plots import plot_correlation  # noqa: E402
 
 PHI2 = ("mpnet", "tfidf", "mpnet+tfidf", "mpnet,tfidf")
 #: Fixed settings of this comparison: the ``fast`` preset with tau 0.1, its value when these

@@ -33,11 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from textdata import DATASETS, ROOT, WORK, class_names, hume_run, load_space, truth  # noqa: E402
 
 from humelabel import PRESETS  # noqa: E402
-from humelabel.baselines import kmeans_labels, linear_probe_labels  # noqa: E402
-from humelabel.ensemble import GeneralizationScorer, combine_labelings  # noqa: E402
+from humelabel.analysis.baselines import kmeans_labels, linear_probe_labels  # noqa: E402
+from humelabel.analysis.metrics import evaluate  # noqa: E402
+from humelabel.analysis.plots import plot_confusion  # noqa: E402
 from humelabel.io import save_npy_atomic, write_json_atomic, write_text_atomic  # noqa: E402
-from humelabel.metrics import evaluate  # noqa: E402
-from humelabel.plots import plot_confusion  # noqa: E402
+from humelabel.runs.ensemble import GeneralizationScorer, combine_labelings  # noqa: E402
 
 METHODS = ("kmeans phi1", "kmeans phi2", "kmeans concat", "probe phi1", "probe phi2",
            "HUME run (median)", "HUME combined")

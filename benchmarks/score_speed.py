@@ -4,7 +4,7 @@ Data: MPNet embeddings of the four shared text datasets (46,635 rows) plus 3,365
 again with small noise (std 0.01) to reach 50,000 x 768; labels: k-means (k = 10) on their
 MiniLM embeddings, a labeling that is linear in another space, like a HUME run.
 
-Times, with one thread: :class:`humelabel.ensemble.GeneralizationScorer` (whitening included)
+Times, with one thread: :class:`humelabel.runs.ensemble.GeneralizationScorer` (whitening included)
 and ``sklearn.linear_model.LogisticRegression`` with the same penalty on the same whitened
 features and folds; optionally (``--raw``) scikit-learn unregularised on the raw features, the
 literal definition (slow). Writes ``--out`` (markdown) and the numbers as ``.json``.
@@ -26,8 +26,8 @@ import torch
 from sklearn.cluster import KMeans
 from sklearn.linear_model import LogisticRegression
 
-from humelabel.ensemble import GeneralizationScorer
 from humelabel.io import write_json_atomic, write_text_atomic
+from humelabel.runs.ensemble import GeneralizationScorer
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "data" / "text"

@@ -32,10 +32,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from humelabel import HUME, PRESETS
-from humelabel.baselines import kmeans_labels
+from humelabel.analysis.baselines import kmeans_labels
+from humelabel.analysis.metrics import evaluate
+from humelabel.core.presets import resolve
 from humelabel.io import write_json_atomic, write_text_atomic
-from humelabel.metrics import evaluate
-from humelabel.presets import resolve
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "data" / "text"

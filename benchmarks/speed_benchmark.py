@@ -50,7 +50,7 @@ def worker(spec: dict) -> dict:
     seconds = time.perf_counter() - start
     history = model.history_
     steps = [history[i]["time_s"] - history[i - 1]["time_s"] for i in range(1, len(history))]
-    from humelabel.metrics import cluster_accuracy
+    from humelabel.analysis.metrics import cluster_accuracy
 
     return {
         "seconds": seconds,

@@ -26,9 +26,9 @@ import numpy as np
 import torch
 
 from humelabel import HUME
-from humelabel.baselines import kmeans_labels
+from humelabel.analysis.baselines import kmeans_labels
+from humelabel.analysis.metrics import evaluate
 from humelabel.io import write_json_atomic, write_text_atomic
-from humelabel.metrics import evaluate
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "text"
 DATASETS = ("ag_news", "trec", "banking77", "stackoverflow")

@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from humelabel import HUME
+from humelabel.analysis.metrics import evaluate
+from humelabel.core.presets import resolve
 from humelabel.io import save_npy_atomic, write_json_atomic
-from humelabel.metrics import evaluate
-from humelabel.presets import resolve
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "data" / "text"

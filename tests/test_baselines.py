@@ -1,7 +1,7 @@
 import numpy as np
 
-from humelabel.baselines import kmeans_labels, linear_probe_labels
-from humelabel.metrics import cluster_accuracy
+from humelabel.analysis.baselines import kmeans_labels, linear_probe_labels
+from humelabel.analysis.metrics import cluster_accuracy
 
 
 def test_kmeans_and_probe_on_separable_blobs():

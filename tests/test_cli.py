@@ -16,10 +16,11 @@ import pytest
 from safetensors.numpy import load_file
 from safetensors.numpy import save_file as save_safetensors
 
-from humelabel import HUME, cli
+from humelabel import HUME
+from humelabel.analysis.metrics import evaluate
+from humelabel.cli import fit as cli
 from humelabel.cli import main
-from humelabel.metrics import evaluate
-from humelabel.presets import PRESETS, resolve
+from humelabel.core.presets import PRESETS, resolve
 
 N, D1, D2, K = 60, 8, 12, 3
 N_EVAL = 30
@@ -98,7 +99,7 @@ def test_fit_writes_all_outputs(
     stdout, stderr = run_ok(fit_argv(data, out, "--quiet"), capsys)
     assert stdout == "" and stderr == ""
     assert sorted(p.name for p in out.iterdir()) == [
-        "config.json", "history.jsonl", "labels.npy", "model.safetensors",
+        "config.json", "history.jsonl", "labels.npy", "manifest.json", "model.safetensors",
     ]
     assert leftovers(tmp_path) == []
 
@@ -107,9 +108,9 @@ def test_fit_writes_all_outputs(
     assert labels.min() >= 0 and labels.max() < K
 
     model = load_file(out / "model.safetensors")
-    assert set(model) == {"coef", "phi2_center", "phi2_scale"}
+    assert set(model) == {"coef", "phi2_center_0", "phi2_scale"}
     assert model["coef"].shape == (K, D1) and model["coef"].dtype == np.float32
-    assert model["phi2_center"].shape == (D2,) and model["phi2_center"].dtype == np.float32
+    assert model["phi2_center_0"].shape == (D2,) and model["phi2_center_0"].dtype == np.float32
     assert model["phi2_scale"].shape == (1,) and model["phi2_scale"].dtype == np.float32
     # The stored model reproduces the labels (phi1 is L2-normalised by default).
     phi1 = np.load(data["phi1"])
@@ -223,7 +224,7 @@ def test_preset_and_options_are_applied(
     assert params["tau"] == 0.5 and params["anneal"] is True
     assert config["normalize"] is False and config["phi2_scaling"] == "none"
     model = load_file(out / "model.safetensors")
-    np.testing.assert_array_equal(model["phi2_center"], np.zeros(D2, dtype=np.float32))
+    np.testing.assert_array_equal(model["phi2_center_0"], np.zeros(D2, dtype=np.float32))
     np.testing.assert_array_equal(model["phi2_scale"], np.ones(1, dtype=np.float32))
 
 
@@ -448,8 +449,19 @@ def test_overwrite(
     assert err.startswith(f"humelabel: error: {out}: exists and is not empty")
     assert (out / "marker.txt").read_text() == "old run"  # untouched
 
-    run_ok(fit_argv(data, out, "--quiet", "--overwrite"), capsys)
-    assert not (out / "marker.txt").exists()
+    # --overwrite never deletes a file humelabel did not write: refused, nothing changed.
+    before = sorted(p.name for p in out.iterdir())
+    assert main(fit_argv(data, out, "--quiet", "--overwrite")) == 2
+    err = capsys.readouterr().err
+    assert "marker.txt" in err and "did not write" in err and len(err.splitlines()) == 1
+    assert (out / "marker.txt").read_text() == "old run"
+    assert sorted(p.name for p in out.iterdir()) == before
+
+    # Without the foreign file, an earlier fit output is replaced.
+    (out / "marker.txt").unlink()
+    old_config = (out / "config.json").read_text()
+    run_ok(fit_argv(data, out, "--quiet", "--overwrite", "--seed", "1"), capsys)
+    assert (out / "config.json").read_text() != old_config
     assert (out / "labels.npy").exists()
     assert leftovers(tmp_path) == []
 
@@ -576,7 +588,7 @@ def test_python_m_help() -> None:
 
 
 def test_demo_prints_hume_next_to_kmeans(monkeypatch, capsys):
-    import humelabel.examples as examples
+    import humelabel.io.examples as examples
 
     monkeypatch.setattr(examples, "DEMO_SETTINGS", dict(iterations=2, inner_steps=2,
                                                         num_subsets=1, subset_size=200))

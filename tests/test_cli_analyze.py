@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from humelabel.baselines import kmeans_labels, linear_probe_labels
+from humelabel.analysis.baselines import kmeans_labels, linear_probe_labels
+from humelabel.analysis.metrics import evaluate
 from humelabel.cli import main
-from humelabel.metrics import evaluate
 
 K = 3
 TINY_FIT = ["--preset", "fast", "--iterations", "5", "--num-subsets", "2", "--subset-size",
@@ -117,7 +117,7 @@ def test_plot_of_a_fit_and_of_a_multi_seed_run(data, tmp_path, capsys) -> None:
     rc, out, err = run(["plot", str(multi), "--out", str(tmp_path / "p")], capsys)
     assert rc == 0, err
     assert sorted(p.name for p in (tmp_path / "p").iterdir()) == [
-        "cluster_sizes.png", "history.png"]  # no truth given: no confusion matrix
+        "cluster_sizes.png", "history.png", "manifest.json"]  # no truth given: no confusion matrix
     # Again without --overwrite: refused, the plots stay.
     rc, _, err = run(["plot", str(multi), "--out", str(tmp_path / "p")], capsys)
     assert rc == 2 and "--overwrite" in err

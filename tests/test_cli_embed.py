@@ -18,10 +18,10 @@ from embed_helpers import (
     tiny_dinov2,
 )
 
+from humelabel.analysis.metrics import evaluate
 from humelabel.cli import main
 from humelabel.embed import images as images_mod
 from humelabel.embed.store import partial_dir
-from humelabel.metrics import evaluate
 
 
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str], code: int = 0
@@ -242,8 +242,8 @@ def test_run_text_end_to_end_with_cache(tmp_path: Path, capsys: pytest.CaptureFi
             "--tfidf-dim", "64", "--top", "5"]
     stdout, stderr = run_cli(argv, capsys)
     assert sorted(p.name for p in out.iterdir()) == [
-        "clusters.json", "config.json", "labels.npy", "metrics.json", "report.html",
-        "report.md"]
+        "clusters.json", "config.json", "labels.npy", "manifest.json", "metrics.json",
+        "report.html", "report.md"]
     found = np.load(out / "labels.npy")
     assert found.shape == (300,) and found.dtype == np.int64
     metrics = json.loads((out / "metrics.json").read_text())
@@ -288,7 +288,7 @@ def test_run_truth_column_and_seeds(tmp_path: Path, capsys: pytest.CaptureFixtur
     config = json.loads((out / "config.json").read_text())
     fit = config["fit"]
     assert fit["seeds_requested"] == [2, 3]
-    assert fit["seeds"] in ([2], [2, 3])  # [2] only without humelabel.ensemble
+    assert fit["seeds"] in ([2], [2, 3])  # [2] only without humelabel.runs.ensemble
     if fit["seeds"] == [2]:
         assert "note" in fit
     else:

@@ -12,8 +12,8 @@ from safetensors.numpy import load_file
 
 from humelabel import HUME, PRESETS
 from humelabel.cli import main
-from humelabel.cli_runs import parse_seeds
-from humelabel.ensemble import align_labels
+from humelabel.runs.ensemble import align_labels
+from humelabel.runs.seeds import parse_seeds
 
 N, D1, D2, K = 60, 8, 12, 3
 TINY = ["--iterations", "3", "--inner-steps", "3", "--num-subsets", "2", "--subset-size", "50",
@@ -90,7 +90,8 @@ def test_seeds_write_runs_and_combination(
     out = tmp_path / "out"
     run_ok(fit_argv(data, out, "--seeds", "0-3", "--truth", str(data["truth"])), capsys)
     assert sorted(p.name for p in out.iterdir()) == [
-        "agreement.npy", "config.json", "labels.npy", "metrics.json", "runs", "runs.csv"]
+        "agreement.npy", "config.json", "labels.npy", "manifest.json", "metrics.json", "runs",
+        "runs.csv"]
     assert sorted(p.name for p in (out / "runs").iterdir()) == ["0", "1", "2", "3"]
     assert hidden(out) == [] and hidden(tmp_path) == []
     for seed in range(4):  # every run is a complete single-seed fit output with its score
@@ -276,7 +277,8 @@ def test_ensemble_of_earlier_runs_matches_fit_seeds(
     rows = read_csv(out / "runs.csv")
     assert [r["seed"] for r in rows] == ["0", "1", "2", "5"]
     assert sorted(p.name for p in out.iterdir()) == [
-        "agreement.npy", "config.json", "labels.npy", "metrics.json", "runs.csv"]
+        "agreement.npy", "config.json", "labels.npy", "manifest.json", "metrics.json",
+        "runs.csv"]
 
     # Only the runs of the multi-seed directory: same result as fit --seeds wrote.
     out2 = tmp_path / "ens2"

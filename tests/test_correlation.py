@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from humelabel import HUME
-from humelabel.correlation import (
+from humelabel.analysis.correlation import (
     correlation_analysis,
     merged,
     merged_and_split,
@@ -15,9 +15,9 @@ from humelabel.correlation import (
     reassigned,
     split,
 )
-from humelabel.inner import Ridge, UnrolledGD
-from humelabel.metrics import cluster_accuracy
-from humelabel.objective import labeling_objective, labelings_objective
+from humelabel.analysis.metrics import cluster_accuracy
+from humelabel.core.inner import Ridge, UnrolledGD
+from humelabel.core.objective import labeling_objective, labelings_objective
 
 
 def blobs(seed: int, n: int = 800, k: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

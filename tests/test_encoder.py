@@ -1,6 +1,6 @@
 import torch
 
-from humelabel.encoder import TaskEncoder
+from humelabel.core.encoder import TaskEncoder
 
 
 def test_rows_orthonormal_and_stay_so_after_a_step():

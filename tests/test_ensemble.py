@@ -1,4 +1,4 @@
-"""Tests for humelabel.ensemble: generalization score, alignment, vote, combination."""
+"""Tests for humelabel.runs.ensemble: generalization score, alignment, vote, combination."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from conftest import shared_text
 from sklearn.linear_model import LogisticRegression
 
-from humelabel.ensemble import (
+from humelabel.runs.ensemble import (
     GeneralizationScorer,
     align_labels,
     combine_labelings,

@@ -4,7 +4,7 @@ from sklearn.base import clone
 from sklearn.cluster import KMeans
 
 from humelabel import HUME, PRESETS
-from humelabel.metrics import cluster_accuracy
+from humelabel.analysis.metrics import cluster_accuracy
 
 # Settings measured on the synthetic two-view data (conftest.spurious_two_view): over 6 seeds
 # every run reached ACC >= 0.99, while k-means on phi1 gets about 0.36.

@@ -1,6 +1,6 @@
 import numpy as np
 
-from humelabel.examples import DEMO_SETTINGS, digits_two_views
+from humelabel.io.examples import DEMO_SETTINGS, digits_two_views
 
 
 def test_digits_two_views_shapes_and_determinism():

@@ -3,9 +3,9 @@ import pytest
 import torch
 from sklearn.linear_model import Ridge as SklearnRidge
 
-from humelabel.inner import Ridge, UnrolledGD, make_inner_solver
-from humelabel.objective import split_loss
-from humelabel.sparsemax import sparsemax
+from humelabel.core.inner import Ridge, UnrolledGD, make_inner_solver
+from humelabel.core.objective import split_loss
+from humelabel.core.sparsemax import sparsemax
 
 
 def _split(n_tr: int, n_te: int) -> tuple[torch.Tensor, torch.Tensor]:

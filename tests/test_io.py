@@ -215,7 +215,7 @@ def test_float16_memmap_returned_as_is(tmp_path: Path, monkeypatch: pytest.Monke
     path = tmp_path / "h.npy"
     np.save(path, x)
     # Small chunks so the NaN/inf scan really walks over several chunks.
-    monkeypatch.setattr(hio, "_CHUNK_BYTES", 1024)
+    monkeypatch.setattr(hio.arrays, "_CHUNK_BYTES", 1024)
     got = load_matrix(path, mmap=True)
     assert isinstance(got, np.memmap)
     assert got.dtype == np.float16 and got.shape == (1000, 8)
@@ -366,31 +366,32 @@ def _siblings(parent: Path) -> list[str]:
 
 def test_atomic_output_dir_success(tmp_path: Path) -> None:
     out = tmp_path / "a" / "b" / "run"
-    with atomic_output_dir(out) as tmp:
+    with atomic_output_dir(out, "test") as tmp:
         assert tmp.parent == out.parent and tmp.name.startswith(".run.tmp-")
         assert not out.exists()
         save_npy_atomic(tmp / "labels.npy", np.arange(3))
     assert _siblings(out.parent) == ["run"]
+    assert _siblings(out) == ["labels.npy", "manifest.json"]
     np.testing.assert_array_equal(np.load(out / "labels.npy"), [0, 1, 2])
 
 
 def test_atomic_output_dir_exception_leaves_nothing(tmp_path: Path) -> None:
     out = tmp_path / "new" / "run"
     with pytest.raises(RuntimeError, match="boom"):
-        with atomic_output_dir(out) as tmp:
+        with atomic_output_dir(out, "test") as tmp:
             write_text_atomic(tmp / "x.txt", "partial")
             raise RuntimeError("boom")
     assert not out.exists()
     assert _siblings(tmp_path) == []  # the parent we created is removed again
 
     existing = tmp_path / "keep"
-    existing.mkdir()
-    (existing / "old.txt").write_text("old")
+    with atomic_output_dir(existing, "test") as tmp:
+        write_text_atomic(tmp / "old.txt", "old")
     with pytest.raises(RuntimeError):
-        with atomic_output_dir(existing, overwrite=True) as tmp:
+        with atomic_output_dir(existing, "test", overwrite=True) as tmp:
             write_text_atomic(tmp / "new.txt", "new")
             raise RuntimeError("boom")
-    assert _siblings(existing) == ["old.txt"]
+    assert _siblings(existing) == ["manifest.json", "old.txt"]
     assert _siblings(tmp_path) == ["keep"]
 
 
@@ -399,7 +400,7 @@ def test_atomic_output_dir_refuses_non_empty(tmp_path: Path) -> None:
     out.mkdir()
     (out / "old.txt").write_text("old")
     with pytest.raises(InputError) as exc:
-        with atomic_output_dir(out):
+        with atomic_output_dir(out, "test"):
             pytest.fail("body must not run")
     assert str(exc.value) == f"{out}: exists and is not empty (use --overwrite)"
     assert _siblings(out) == ["old.txt"]
@@ -411,34 +412,82 @@ def test_atomic_output_dir_rejects_file(tmp_path: Path) -> None:
     out.write_text("I am a file")
     for overwrite in (False, True):
         with pytest.raises(InputError, match="exists and is not a directory"):
-            with atomic_output_dir(out, overwrite=overwrite):
+            with atomic_output_dir(out, "test", overwrite=overwrite):
                 pytest.fail("body must not run")
     assert out.read_text() == "I am a file"
 
 
-def test_atomic_output_dir_overwrite_replaces(tmp_path: Path) -> None:
+def test_atomic_output_dir_overwrite_replaces_only_its_own(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    out.mkdir()
-    (out / "old.txt").write_text("old")
-    with atomic_output_dir(str(out), overwrite=True) as tmp:
+    with atomic_output_dir(str(out), "test") as tmp:
+        write_text_atomic(tmp / "old.txt", "old")
+        (tmp / "sub").mkdir()
+        write_text_atomic(tmp / "sub" / "deep.txt", "deep")
+    with atomic_output_dir(str(out), "test", overwrite=True) as tmp:
         write_text_atomic(tmp / "new.txt", "new")
-    assert _siblings(out) == ["new.txt"]
+    assert _siblings(out) == ["manifest.json", "new.txt"]
     assert _siblings(tmp_path) == ["run"]  # no leftover .old-/.tmp- siblings
+
+
+@pytest.mark.parametrize("intruder", ["notes.txt", "photos/a.jpg", "photos/", "sub/x.txt"])
+def test_atomic_output_dir_never_deletes_foreign_files(tmp_path: Path, intruder: str) -> None:
+    out = tmp_path / "run"
+    with atomic_output_dir(out, "test") as tmp:
+        write_text_atomic(tmp / "old.txt", "old")
+        (tmp / "sub").mkdir()
+    target = out / intruder
+    if intruder.endswith("/"):
+        target.mkdir()
+    else:
+        target.parent.mkdir(exist_ok=True)
+        target.write_text("the user's")
+    before = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    with pytest.raises(InputError, match="did not write"):
+        with atomic_output_dir(out, "test", overwrite=True):
+            pytest.fail("body must not run")
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == before
+
+
+def test_atomic_output_dir_refuses_other_command_and_unmarked_dirs(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with atomic_output_dir(out, "fit") as tmp:
+        write_text_atomic(tmp / "labels.txt", "x")
+    with pytest.raises(InputError, match="written by 'humelabel fit'"):
+        with atomic_output_dir(out, "plot", overwrite=True):
+            pytest.fail("body must not run")
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "old.txt").write_text("old")
+    with pytest.raises(InputError, match="not written by humelabel"):
+        with atomic_output_dir(plain, "test", overwrite=True):
+            pytest.fail("body must not run")
+    assert _siblings(plain) == ["old.txt"]
+
+
+def test_atomic_output_dir_refuses_to_hold_an_input(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with atomic_output_dir(out, "test") as tmp:
+        write_text_atomic(tmp / "x.npy", "x")
+    for given in (out / "x.npy", out, f"{out / 'x.npy'}"):
+        with pytest.raises(InputError, match="holds the input"):
+            with atomic_output_dir(out, "test", overwrite=True, inputs=[given]):
+                pytest.fail("body must not run")
+    assert _siblings(out) == ["manifest.json", "x.npy"]
 
 
 def test_atomic_output_dir_empty_existing(tmp_path: Path) -> None:
     out = tmp_path / "run"
     out.mkdir()
-    with atomic_output_dir(out) as tmp:
+    with atomic_output_dir(out, "test") as tmp:
         write_text_atomic(tmp / "a.txt", "a")
-    assert _siblings(out) == ["a.txt"]
+    assert _siblings(out) == ["a.txt", "manifest.json"]
 
 
 def test_atomic_output_dir_refuses_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "f.txt").write_text("x")
     monkeypatch.chdir(tmp_path)
     with pytest.raises(InputError, match="working directory"):
-        with atomic_output_dir(".", overwrite=True):
+        with atomic_output_dir(".", "test", overwrite=True):
             pytest.fail("body must not run")
     assert _siblings(tmp_path) == ["f.txt"]
 

@@ -1,4 +1,4 @@
-"""Tests for humelabel.metrics."""
+"""Tests for humelabel.analysis.metrics."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from humelabel.metrics import (
+from humelabel.analysis.metrics import (
     ari,
     cluster_accuracy,
     evaluate,

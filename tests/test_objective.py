@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from humelabel.inner import UnrolledGD
-from humelabel.objective import (
+from humelabel.core.inner import UnrolledGD
+from humelabel.core.objective import (
     draw_split,
     labeling_objective,
     mean_label_entropy,
@@ -51,7 +51,7 @@ def test_truth_beats_random_labeling_on_separable_data():
 
 
 def test_normalized_squared_error_avoids_the_soft_label_trap():
-    from humelabel.objective import normalized_squared_error, squared_error
+    from humelabel.core.objective import normalized_squared_error, squared_error
 
     uniform = torch.full((10, 3), 1 / 3)
     hard = torch.eye(3)[torch.arange(10) % 3]
@@ -64,7 +64,7 @@ def test_normalized_squared_error_avoids_the_soft_label_trap():
 
 
 def test_split_sampler_pool_reuses_splits():
-    from humelabel.objective import SplitSampler
+    from humelabel.core.objective import SplitSampler
 
     sampler = SplitSampler(100, 50, 0.8, torch.Generator().manual_seed(0), pool_size=3)
     draws = [sampler.draw() for _ in range(20)]
@@ -76,8 +76,8 @@ def test_split_sampler_pool_reuses_splits():
 
 
 def test_split_loss_over_several_spaces_averages_the_generalization_term() -> None:
-    from humelabel.inner import Ridge
-    from humelabel.objective import split_loss
+    from humelabel.core.inner import Ridge
+    from humelabel.core.objective import split_loss
 
     rng = np.random.default_rng(0)
     spaces = [torch.from_numpy(rng.normal(size=(80, d)).astype(np.float32)) for d in (5, 9)]

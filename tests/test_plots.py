@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from humelabel.metrics import cluster_accuracy
-from humelabel.plots import (
+from humelabel.analysis.metrics import cluster_accuracy
+from humelabel.analysis.plots import (
     confusion_matrix_matched,
     plot_cluster_sizes,
     plot_confusion,

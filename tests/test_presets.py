@@ -1,6 +1,6 @@
 import pytest
 
-from humelabel.presets import HYPERPARAMETERS, PRESETS, resolve
+from humelabel.core.presets import HYPERPARAMETERS, PRESETS, resolve
 
 # The spec's table "Published defaults" (../shared/design/hume-algorithm.md), typed out.
 PUBLISHED = {

@@ -1,11 +1,11 @@
-"""Tests for humelabel.reliable: neighbour agreement, selection, accuracy."""
+"""Tests for humelabel.runs.reliable: neighbour agreement, selection, accuracy."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from humelabel.reliable import neighbor_agreement, reliable_accuracy, select_reliable
+from humelabel.runs.reliable import neighbor_agreement, reliable_accuracy, select_reliable
 
 
 def blobs(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from embed_helpers import parse
 
-from humelabel.report import (
+from humelabel.analysis.report import (
     cluster_colour,
     cluster_summary,
     render_html,

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from embed_helpers import cifar_folder, parse
 
+from humelabel.analysis.report import cluster_colour, cluster_summary, write_report
 from humelabel.embed.inputs import list_images
-from humelabel.report import cluster_colour, cluster_summary, write_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(

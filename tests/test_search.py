@@ -1,8 +1,8 @@
 import numpy as np
 import torch
 
-from humelabel.inner import UnrolledGD
-from humelabel.search import SearchConfig, run_search
+from humelabel.core.inner import UnrolledGD
+from humelabel.core.search import SearchConfig, run_search
 
 
 def _config(**overrides) -> SearchConfig:

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from humelabel.sparsemax import sparsemax, sparsemax_jacobian
+from humelabel.core.sparsemax import sparsemax, sparsemax_jacobian
 
 
 def simplex_projection(z: np.ndarray) -> np.ndarray:

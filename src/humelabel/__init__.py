@@ -4,9 +4,8 @@ HUME (Gadetsky & Brbic, NeurIPS 2023) searches for the labeling of representatio
 which a linear classifier trained in a second representation phi2 generalizes best.
 """
 
-__version__ = "0.1.0"
-
+from ._version import __version__
+from .core.presets import PRESETS  # noqa: E402
 from .estimator import HUME  # noqa: E402
-from .presets import PRESETS  # noqa: E402
 
 __all__ = ["HUME", "PRESETS", "__version__"]

@@ -6,6 +6,8 @@ returns self, learned state sits in trailing-underscore attributes.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,11 +16,14 @@ import torch
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from .encoder import centroid_init
-from .inner import INNER_SOLVERS, make_inner_solver
-from .objective import OUTER_LOSSES, labelings_objective
-from .presets import HYPERPARAMETERS, resolve
-from .search import SearchConfig, run_search
+from .core.device import resolve_device
+from .core.encoder import centroid_init
+from .core.inner import INNER_SOLVERS, make_inner_solver
+from .core.objective import OUTER_LOSSES, labelings_objective
+from .core.presets import HYPERPARAMETERS, resolve
+from .core.search import SearchConfig, run_search
+from .io import l2_normalize
+from .io.rundir import load_model_file, save_model_bytes
 
 PHI2_SCALINGS = ("global", "none")
 #: Storage precision of the representations ("auto": float16 inputs stay float16).
@@ -34,22 +39,6 @@ def _chunks(n: int, size: int = CHUNK_ROWS) -> list[slice]:
 #: Task-encoder initialisations: a random orthogonal matrix (the paper) or the orthonormalised
 #: centroids of a k-means labeling of phi1.
 INITS = ("random", "kmeans")
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else as torch understands it."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available")
-    return resolved
-
-
-def l2_normalize_rows(x: np.ndarray) -> np.ndarray:
-    """Rows of x (n, d) scaled to unit norm (zero rows stay zero), float32."""
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
 
 
 def phi2_scaling_of(phi2: np.ndarray, mode: str) -> tuple[np.ndarray, np.float32]:
@@ -225,7 +214,7 @@ class HUME(ClusterMixin, BaseEstimator):
 
     def _phi1_rows(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)
-        return l2_normalize_rows(x) if self.normalize else x
+        return l2_normalize(x) if self.normalize else x
 
     def _to_tensor(self, x: np.ndarray, transform: Any) -> torch.Tensor:
         """transform(x) chunk by chunk into a tensor of the storage dtype on the device."""
@@ -350,6 +339,76 @@ class HUME(ClusterMixin, BaseEstimator):
         if phi2 is None:
             raise ValueError("HUME needs two representations: fit_predict(phi1, phi2)")
         return self.fit(phi1, phi2).labels_
+
+    # ----------------------------------------------------------------- persistence
+    def model_bytes(self) -> bytes:
+        """The fitted model as safetensors bytes (byte-identical for identical fits).
+
+        Holds ``coef`` (k, d1), the phi2 scaling of each space (``phi2_center_<i>`` (d2_i,),
+        ``phi2_scale`` (n_spaces,)) and, as metadata, every constructor parameter and the
+        resolved hyperparameters, so :meth:`load` rebuilds an equivalent estimator.
+        """
+        check_is_fitted(self, "coef_")
+        multi = isinstance(self.phi2_center_, list)
+        centers = self.phi2_center_ if multi else [self.phi2_center_]
+        factors = self.phi2_scale_ if multi else [self.phi2_scale_]
+        tensors = {"coef": np.asarray(self.coef_, dtype=np.float32),
+                   "phi2_scale": np.asarray(factors, dtype=np.float32).reshape(-1)}
+        for i, center in enumerate(centers):
+            tensors[f"phi2_center_{i}"] = np.asarray(center, dtype=np.float32)
+        from ._version import __version__
+
+        metadata = {
+            "format": "humelabel", "humelabel_version": __version__,
+            "params": json.dumps(self.get_params(), sort_keys=True),
+            "resolved": json.dumps(self.params_, sort_keys=True),
+            "seed": str(self.seed_), "n_spaces": str(len(centers)), "multi_space": str(multi),
+            "normalize": json.dumps(bool(self.normalize)), "phi2_scaling": self.phi2_scaling,
+        }
+        return save_model_bytes(tensors, metadata)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the fitted model to ``path`` (a ``.safetensors`` file), atomically."""
+        from .io import write_bytes_atomic
+
+        write_bytes_atomic(path, self.model_bytes())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> HUME:
+        """A fitted estimator from a file written by :meth:`save` (or a run's
+        ``model.safetensors``); ``predict``, ``predict_proba`` and ``transform`` work on it.
+
+        Raises:
+            humelabel.io.InputError: the file is missing or is not a humelabel model.
+        """
+        from .io import InputError
+
+        tensors, metadata = load_model_file(path)
+        try:
+            params = json.loads(metadata["params"])
+            resolved = json.loads(metadata["resolved"])
+            n_spaces = int(metadata["n_spaces"])
+            multi = metadata["multi_space"] == "True"
+            centers = [tensors[f"phi2_center_{i}"] for i in range(n_spaces)]
+            coef, factors = tensors["coef"], tensors["phi2_scale"]
+            seed = int(metadata["seed"])
+        except (KeyError, ValueError, TypeError) as exc:
+            raise InputError(path, f"model metadata incomplete ({type(exc).__name__}: "
+                             f"{exc})") from exc
+        est = cls(**{k: v for k, v in params.items() if k in cls._get_param_names()})
+        est.coef_ = np.asarray(coef, dtype=np.float32)
+        est.params_ = resolved
+        est.seed_ = seed
+        est.n_features_in_ = int(coef.shape[1])
+        try:  # predict needs no device; scoring uses the saved one where it exists
+            est.device_ = resolve_device(est.device)
+        except (ValueError, RuntimeError):
+            est.device_ = resolve_device("cpu")
+        est.phi2_center_ = [np.asarray(c) for c in centers] if multi else np.asarray(centers[0])
+        scales = [np.float32(f) for f in factors]
+        est.phi2_scale_ = scales if multi else scales[0]
+        est.history_ = []
+        return est
 
     # ----------------------------------------------------------------- diagnostics
     def score_labeling(

@@ -83,7 +83,7 @@ def resolve_device_dtype(options: EmbedOptions) -> tuple[Any, Any]:
     """(torch device, torch compute dtype) of the options; InputError naming ``--device``."""
     import torch
 
-    from ..estimator import resolve_device
+    from ..core.device import resolve_device
 
     try:
         device = resolve_device(options.device)

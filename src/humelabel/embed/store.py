@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..io import InputError, file_sha256, package_versions, save_npy_atomic, write_json_atomic
 
 __all__ = [
@@ -196,6 +196,7 @@ def write_embedding(
     ])
     full = {
         "format": FORMAT,
+        "kind": "embed",
         **meta,
         "n": int(matrix.shape[0]),
         "dimension": int(matrix.shape[1]),

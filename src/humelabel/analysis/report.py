@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .io import write_json_atomic, write_text_atomic
+from ..io import write_json_atomic, write_text_atomic
 from .metrics import hungarian_mapping
 
 __all__ = [
@@ -151,7 +151,7 @@ def cluster_summary(
 
 def thumbnail_data_uri(path: str, size: int = 96) -> str:
     """A PNG thumbnail (longest side at most ``size``) of an image file, as a data: URI."""
-    from .embed.images import open_rgb
+    from ..embed.images import open_rgb
 
     img = open_rgb(path)
     img.thumbnail((size, size))

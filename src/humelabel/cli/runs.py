@@ -32,16 +32,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime
 import hashlib
 import io
 import json
 import math
 import multiprocessing
 import os
-import platform
 import secrets
-import shlex
 import shutil
 import statistics
 import sys
@@ -56,39 +53,38 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from . import __version__
-from .cli import (
-    EXIT_OK,
-    PROG,
-    CliError,
-    _check_output_dir,
-    _file_record,
-    _FitInputs,
-    _metrics_line,
-    _package_versions,
-    _validate_fit,
-    _write_outputs,
-    fit_and_record,
-    hyperparameter_overrides,
-)
-from .ensemble import Ensemble, GeneralizationScorer, combine_labelings
-from .io import (
+from ..analysis.metrics import evaluate
+from ..core.presets import resolve
+from ..io import (
     InputError,
     atomic_output_dir,
+    check_output_dir,
     check_same_rows,
     file_sha256,
     load_labels,
     load_matrix,
+    refresh_manifest,
     save_npy_atomic,
     split_key,
     write_json_atomic,
+    write_manifest,
     write_text_atomic,
 )
-from .metrics import evaluate
-from .presets import resolve
-from .reliable import neighbor_agreement, reliable_accuracy, select_reliable
+from ..io.rundir import file_record, provenance
+from ..runs.ensemble import Ensemble, GeneralizationScorer, combine_labelings
+from ..runs.reliable import neighbor_agreement, reliable_accuracy, select_reliable
+from ..runs.seeds import parse_seeds
+from .common import (
+    EXIT_OK,
+    PROG,
+    CliError,
+    hyperparameter_overrides,
+    metrics_line,
+    progress,
+)
+from .fit import FitInputs, cmd_fit, fit_and_record, input_paths, validate_fit, write_fit_run
 
-__all__ = ["SCORE_METHOD", "add_commands", "add_fit_options", "parse_seeds"]
+__all__ = ["SCORE_METHOD", "add_commands", "add_fit_options", "cmd_fit_many"]
 
 #: Identifies the generalization score's definition in score caches; change it whenever the
 #: definition in :mod:`humelabel.ensemble` changes, so that old caches are not reused.
@@ -103,8 +99,6 @@ _GRID_TAGS = {"tau": "tau", "entropy_weight": "ew", "outer_lr": "lr"}
 TOP_LEVEL_FILES = ("labels.npy", "agreement.npy", "runs.csv", "select.csv", "metrics.json",
                    "config.json")
 
-#: Largest seed range expanded by :func:`parse_seeds` (guards against typos like 0-1000000).
-MAX_SEEDS = 100_000
 
 
 # --------------------------------------------------------------------------------------------
@@ -112,33 +106,6 @@ MAX_SEEDS = 100_000
 # --------------------------------------------------------------------------------------------
 
 
-def parse_seeds(text: str) -> list[int]:
-    """Seeds from a list of ranges: ``"0-19"``, ``"0,3,5-7"`` -> sorted unique non-negative ints.
-
-    Raises:
-        ValueError: empty parts, non-integers, negative seeds, reversed ranges, duplicates.
-    """
-    seeds: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            raise ValueError("empty item (expected e.g. 0-19 or 0,3,5-7)")
-        first, sep, last = part.partition("-")
-        try:
-            lo = int(first)
-            hi = int(last) if sep else lo
-        except ValueError:
-            raise ValueError(f"{part!r} is not a seed or a range A-B of seeds") from None
-        if lo < 0 or hi < 0:
-            raise ValueError(f"{part!r}: seeds must be non-negative")
-        if hi < lo:
-            raise ValueError(f"{part!r}: range end is below its start")
-        if hi - lo + 1 + len(seeds) > MAX_SEEDS:
-            raise ValueError(f"more than {MAX_SEEDS} seeds")
-        seeds.extend(range(lo, hi + 1))
-    if len(set(seeds)) != len(seeds):
-        raise ValueError("a seed is listed twice")
-    return sorted(seeds)
 
 
 def _float_list(option: str, text: str) -> list[float]:
@@ -191,6 +158,14 @@ def add_fit_options(fit: argparse.ArgumentParser) -> None:
                            help=f"comma-separated values of {name} for --select (default: "
                            f"{shown} x the preset's or the option's value)")
     _add_score_options(fit)
+    fit.set_defaults(handler=_cmd_fit_any)
+
+
+def _cmd_fit_any(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``humelabel fit``: one seed, or many with ``--seeds`` / ``--select``."""
+    if args.seeds is not None or args.select:
+        return cmd_fit_many(args, argv)
+    return cmd_fit(args, argv)
 
 
 def add_commands(sub: Any) -> None:
@@ -345,14 +320,14 @@ def _scorer() -> GeneralizationScorer:
 def _fit_run(task: _Task) -> np.ndarray:
     """Fit one seed and write its run directory atomically; return its labels."""
     args: argparse.Namespace = _STATE["args"]
-    inputs: _FitInputs = _STATE["inputs"]
+    inputs: FitInputs = _STATE["inputs"]
     run_inputs = replace(inputs, overrides={**inputs.overrides, **task.overrides})
     est, metrics, config = fit_and_record(args, _STATE["argv"], run_inputs, task.seed,
                                           _STATE["verbose"])
     config["part_of"] = {"out": os.path.abspath(args.out), "seed": task.seed,
                          "grid_overrides": task.overrides}
     assert task.run_dir is not None
-    _write_outputs(task.run_dir, True, est, config, metrics)
+    write_fit_run(task.run_dir, True, est, config, metrics, _STATE["input_paths"])
     return np.asarray(est.labels_, dtype=np.int64)
 
 
@@ -369,6 +344,7 @@ def _do_task(task: _Task) -> dict[str, Any]:
     record = _score_record(_STATE["score_key"], labels, _scorer().fold_accuracies(labels))
     if task.run_dir is not None:  # the score cache of a run of ours
         write_json_atomic(Path(task.run_dir) / "score.json", record)
+        refresh_manifest(task.run_dir)
     return {"name": task.name, "labels": labels, "score": record["score"],
             "seconds": time.perf_counter() - start, "fitted": task.fit}
 
@@ -412,7 +388,7 @@ def _execute(tasks: Sequence[_Task], jobs: int, state: dict[str, Any],
 
 def _json_round_trip(obj: Any) -> Any:
     """``obj`` as it reads back from config.json (tuples -> lists, numpy -> Python, ...)."""
-    from .io import _to_jsonable
+    from ..io import to_jsonable as _to_jsonable
 
     return json.loads(json.dumps(_to_jsonable(obj)))
 
@@ -437,7 +413,7 @@ def _signature(config: dict[str, Any]) -> dict[str, Any]:
     })
 
 
-def _expected_signature(args: argparse.Namespace, inputs: _FitInputs, seed: int,
+def _expected_signature(args: argparse.Namespace, inputs: FitInputs, seed: int,
                         overrides: dict[str, Any]) -> dict[str, Any]:
     """The signature a run of this command would record (see :func:`_signature`)."""
     hyper = resolve(args.preset, {**inputs.overrides, **overrides})
@@ -613,6 +589,8 @@ def _commit_top_level(out: Path, files: dict[str, Callable[[Path], None]]) -> No
             else:
                 (out / name).unlink(missing_ok=True)
         os.replace(stage / "config.json", out / "config.json")
+        write_manifest(out, "fit", files=list(files),
+                       dirs=[name for name in ("runs", "grid") if (out / name).is_dir()])
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
@@ -646,34 +624,13 @@ def _summary(out: str, ens: Ensemble, k: int, names: Sequence[str],
     ]
     if metrics is not None:
         median = metrics["runs"]["median"]
-        lines.append(f"vote: {_metrics_line(metrics)}")
+        lines.append(f"vote: {metrics_line(metrics)}")
         lines.append(f"median run: ACC {median['acc']:.4f}  NMI {median['nmi']:.4f}  "
                      f"ARI {median['ari']:.4f}")
         rho = metrics["score_acc_spearman"]
         if rho is not None:
             lines.append(f"Spearman(score, ACC) across runs: {rho:.3f}")
     return "\n".join(lines)
-
-
-def _progress(quiet: bool, message: str) -> None:
-    if not quiet:
-        print(message, file=sys.stderr, flush=True)
-
-
-def _base_config(argv: Sequence[str], kind: str) -> dict[str, Any]:
-    return {
-        "kind": kind,
-        "command": shlex.join([PROG, *argv]),
-        "argv": [PROG, *argv],
-        "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds"),
-        "humelabel_version": __version__,
-    }
-
-
-def _environment() -> dict[str, Any]:
-    return {"versions": _package_versions(), "python": platform.python_version(),
-            "platform": platform.platform()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -703,7 +660,7 @@ def cmd_fit_many(args: argparse.Namespace, argv: Sequence[str]) -> int:
     configs: list[dict[str, Any]] = _grid(args, given) if args.select else [{}]
     out = Path(args.out)
     _check_resumable(out)
-    inputs = _validate_fit(argparse.Namespace(**{**vars(args), "overwrite": True}))
+    inputs = validate_fit(args, check_out=False)
     score_role = "phi2_eval" if inputs.inductive else "phi2"
     score_phi2 = inputs.phi2_eval if inputs.inductive else inputs.phi2
     assert score_phi2 is not None
@@ -739,11 +696,11 @@ def cmd_fit_many(args: argparse.Namespace, argv: Sequence[str]) -> int:
         "argv": list(argv), "inputs": inputs, "score": {"n_folds": args.score_folds,
                                                         "C": args.score_c},
         "score_key": key, "score_phi2": score_phi2,
-        "verbose": not args.quiet and args.jobs == 1,
+        "verbose": not args.quiet and args.jobs == 1, "input_paths": input_paths(args),
     }
     by_name = {run.name: run for run in runs}
     reused = sum(run.reused for run in runs)
-    _progress(args.quiet, f"{len(runs)} runs: {reused} finished earlier, "
+    progress(args.quiet, f"{len(runs)} runs: {reused} finished earlier, "
               f"{sum(t.fit for t in tasks)} to fit, jobs {args.jobs}")
     start = time.perf_counter()
     done = [0]
@@ -753,7 +710,7 @@ def cmd_fit_many(args: argparse.Namespace, argv: Sequence[str]) -> int:
         run.labels, run.score = result["labels"], result["score"]
         done[0] += 1
         verb = "fitted and scored" if result["fitted"] else "scored"
-        _progress(args.quiet, f"[{done[0]}/{len(tasks)}] {task.name}: {verb} in "
+        progress(args.quiet, f"[{done[0]}/{len(tasks)}] {task.name}: {verb} in "
                   f"{result['seconds']:.1f} s, score {result['score']:.4f}")
 
     _execute(tasks, args.jobs, state, on_done)
@@ -777,7 +734,7 @@ def cmd_fit_many(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if metrics is not None:
             metrics["select"] = _select_metrics(select_rows)
     config = {
-        **_base_config(argv, "select" if args.select else "multi-seed"),
+        **provenance(argv, "select" if args.select else "multi-seed"),
         "k": args.k, "preset": args.preset, "overrides": inputs.overrides,
         "seeds": seeds, "jobs": args.jobs,
         "mode": "inductive" if inputs.inductive else "transductive",
@@ -788,7 +745,6 @@ def cmd_fit_many(args: argparse.Namespace, argv: Sequence[str]) -> int:
                   "reused": run.reused} for run in chosen],
         "reference": chosen[ens.reference].name,
         "seconds": time.perf_counter() - start,
-        **_environment(),
     }
     if args.select:
         config["grid"] = configs
@@ -803,7 +759,7 @@ def cmd_fit_many(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
-def _existing_run(run: _Run, args: argparse.Namespace, inputs: _FitInputs, n_eval: int
+def _existing_run(run: _Run, args: argparse.Namespace, inputs: FitInputs, n_eval: int
                   ) -> np.ndarray | None:
     """Labels of a finished, matching run; None to (re)fit it; InputError on a mismatch
     without --overwrite."""
@@ -826,7 +782,7 @@ def _existing_run(run: _Run, args: argparse.Namespace, inputs: _FitInputs, n_eva
 def _select(configs: list[dict[str, Any]], runs: list[_Run], args: argparse.Namespace,
             state: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
     """Score every configuration's combined labeling; return select.csv rows and the best."""
-    inputs: _FitInputs = state["inputs"]
+    inputs: FitInputs = state["inputs"]
     rows, combined = [], {}
     score_tasks = []
     for config in configs:
@@ -907,7 +863,8 @@ def _cmd_ensemble(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.k is not None and args.k < 2:
         raise InputError(f"--k {args.k}", "must be at least 2")
     run_dirs = _expand_run_dirs(args.run_dirs)
-    _check_output_dir(args.out, args.overwrite)
+    check_output_dir(args.out, args.overwrite, "ensemble", [*args.run_dirs, args.phi2,
+                     *([args.truth] if args.truth else [])])
     phi2 = load_matrix(args.phi2)
     _check_score_options(args, phi2.shape[0], args.phi2)
     truth = None
@@ -941,7 +898,7 @@ def _cmd_ensemble(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     def on_done(task: _Task, result: dict[str, Any]) -> None:
         scores[task.name] = result["score"]
-        _progress(args.quiet, f"[{len(scores)}/{len(names)}] {task.name}: score "
+        progress(args.quiet, f"[{len(scores)}/{len(names)}] {task.name}: score "
                   f"{result['score']:.4f} ({result['seconds']:.1f} s)")
 
     _execute(tasks, args.jobs, state, on_done)
@@ -951,18 +908,20 @@ def _cmd_ensemble(args: argparse.Namespace, argv: Sequence[str]) -> int:
              for config, _ in loaded]
     rows, columns = _run_rows(names, seeds, ens, truth)
     metrics = _ensemble_metrics(ens, truth, rows) if truth is not None else None
-    inputs = {"phi2": _file_record(args.phi2, phi2)}
+    inputs = {"phi2": file_record(args.phi2, phi2)}
     if truth is not None:
-        inputs["truth"] = _file_record(args.truth, truth)
+        inputs["truth"] = file_record(args.truth, truth)
     config = {
-        **_base_config(argv, "ensemble"), "k": k, "inputs": inputs,
+        **provenance(argv, "ensemble"), "k": k, "inputs": inputs,
         "score": {**key, "data": "phi2"},
         "runs": [{"run": os.path.abspath(n), "seed": s, "score": scores[n]}
                  for n, s in zip(names, seeds, strict=True)],
         "reference": os.path.abspath(names[ens.reference]),
-        "seconds": time.perf_counter() - start, **_environment(),
+        "seconds": time.perf_counter() - start,
     }
-    with atomic_output_dir(args.out, overwrite=args.overwrite) as tmp:
+    with atomic_output_dir(args.out, "ensemble", args.overwrite,
+                           [*args.run_dirs, args.phi2, *([args.truth] if args.truth else [])]
+                           ) as tmp:
         for name, write in _writers(ens, _csv(rows, columns), metrics, config).items():
             write(tmp / name)
     if not args.quiet:
@@ -1024,7 +983,7 @@ def _cmd_reliable(args: argparse.Namespace, argv: Sequence[str]) -> int:
             for i, c, r, a in zip(picked.indices, picked.labels, picked.run_agreement,
                                   picked.neighbor_agreement, strict=True)]
     summary: dict[str, Any] = {
-        **_base_config(argv, "reliable"),
+        **provenance(argv, "reliable"),
         "runs": os.path.abspath(args.runs), "per_class": args.per_class,
         "neighbors": args.neighbors, "normalize": args.normalize,
         "min_run_agreement": args.min_run_agreement,

@@ -270,18 +270,10 @@ def _check_ids(labels: np.ndarray, n_classes: int, name: str) -> np.ndarray:
     return arr
 
 
-def align_labels(labels: ArrayLike, reference: ArrayLike, n_classes: int | None = None
-                 ) -> np.ndarray:
-    """Rename the cluster ids of ``labels`` (n,) to agree best with ``reference`` (n,).
-
-    The renaming is the permutation of ``0..n_classes-1`` that maximises the number of points
-    with equal ids, found by the Hungarian assignment (:func:`scipy.optimize.linear_sum_assignment`)
-    on the k x k contingency table. Ids must be in ``[0, n_classes)``; ``n_classes`` defaults to
-    the largest id in either array plus one.
-
-    Returns:
-        (n,) int64 relabelled copy of ``labels``.
-    """
+def alignment_map(labels: ArrayLike, reference: ArrayLike, n_classes: int | None = None
+                  ) -> np.ndarray:
+    """The renaming (k,) int64 of ``labels``' ids onto ``reference``'s (see :func:`align_labels`):
+    ``alignment_map(labels, reference)[labels]`` is the aligned labeling."""
     lab = np.asarray(labels)
     ref = np.asarray(reference)
     if lab.ndim != 1 or lab.shape != ref.shape:
@@ -295,7 +287,23 @@ def align_labels(labels: ArrayLike, reference: ArrayLike, n_classes: int | None 
     rows, cols = linear_sum_assignment(table.reshape(n_classes, n_classes), maximize=True)
     mapping = np.empty(n_classes, dtype=np.int64)
     mapping[rows] = cols
-    return mapping[lab]
+    return mapping
+
+
+def align_labels(labels: ArrayLike, reference: ArrayLike, n_classes: int | None = None
+                 ) -> np.ndarray:
+    """Rename the cluster ids of ``labels`` (n,) to agree best with ``reference`` (n,).
+
+    The renaming is the permutation of ``0..n_classes-1`` that maximises the number of points
+    with equal ids, found by the Hungarian assignment (:func:`scipy.optimize.linear_sum_assignment`)
+    on the k x k contingency table. Ids must be in ``[0, n_classes)``; ``n_classes`` defaults to
+    the largest id in either array plus one.
+
+    Returns:
+        (n,) int64 relabelled copy of ``labels``.
+    """
+    lab = np.asarray(labels)
+    return alignment_map(lab, reference, n_classes)[lab.astype(np.int64, copy=False)]
 
 
 def majority_vote(aligned: ArrayLike, n_classes: int | None = None,
@@ -338,6 +346,8 @@ class Ensemble:
         reference: index of the reference run (the best score; the first on ties).
         scores: (R,) float64 the scores the reference was chosen by.
         run_agreement: (R,) float64 fraction of points on which each run equals the vote.
+        maps: (R, k) int64 each run's renaming onto the reference (``aligned[r] ==
+            maps[r][labelings[r]]``), which predicts new rows the same way.
     """
 
     labels: np.ndarray
@@ -346,6 +356,7 @@ class Ensemble:
     reference: int
     scores: np.ndarray
     run_agreement: np.ndarray
+    maps: np.ndarray
 
 
 def combine_labelings(labelings: Sequence[ArrayLike] | np.ndarray, scores: ArrayLike,
@@ -368,7 +379,8 @@ def combine_labelings(labelings: Sequence[ArrayLike] | np.ndarray, scores: Array
     if n_classes is None:
         n_classes = int(runs.max()) + 1
     reference = int(np.argmax(score_arr))
-    aligned = np.stack([align_labels(run, runs[reference], n_classes) for run in runs])
+    maps = np.stack([alignment_map(run, runs[reference], n_classes) for run in runs])
+    aligned = np.stack([m[run] for m, run in zip(maps, runs.astype(np.int64), strict=True)])
     labels, agreement = majority_vote(aligned, n_classes, prefer=reference)
     return Ensemble(labels=labels, agreement=agreement, aligned=aligned, reference=reference,
-                    scores=score_arr, run_agreement=(aligned == labels).mean(axis=1))
+                    scores=score_arr, run_agreement=(aligned == labels).mean(axis=1), maps=maps)

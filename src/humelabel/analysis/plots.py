@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from sklearn.metrics.cluster import contingency_matrix
 
-from .io import write_bytes_atomic
+from ..io import write_bytes_atomic
 from .metrics import cluster_accuracy, hungarian_mapping
 
 DPI = 110

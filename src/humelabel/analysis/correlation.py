@@ -22,7 +22,7 @@ import numpy as np
 from scipy.stats import pearsonr, spearmanr
 from sklearn.cluster import KMeans
 
-from .estimator import HUME
+from ..estimator import HUME
 from .metrics import cluster_accuracy, nmi
 
 #: Default fractions of reassigned points.

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .estimator import HUME
+from ..estimator import HUME
 
 __all__ = ["CPU_SETTINGS", "default_settings", "ensemble_combiner", "fit_labels"]
 
@@ -31,7 +31,7 @@ CPU_SETTINGS: dict[str, Any] = dict(
 
 def default_settings() -> tuple[str, dict[str, Any]]:
     """``(preset, overrides)`` for HUME: ``("fast", {})`` if available, else CPU settings."""
-    from . import PRESETS
+    from ..core.presets import PRESETS
 
     if "fast" in PRESETS:
         return "fast", {}

@@ -28,25 +28,16 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from .baselines import kmeans_labels, linear_probe_labels
-from .cli import (
-    EXIT_OK,
-    PROG,
-    CliError,
-    _add_hyperparameter_options,
-    _check_hyperparameters,
-    _check_output_dir,
-    _file_record,
-    _metrics_line,
-    _package_versions,
-    check_device,
-    hyperparameter_overrides,
-)
-from .correlation import DEFAULT_FRACTIONS, correlation_analysis
-from .estimator import HUME, PHI2_SCALINGS
-from .io import (
+from ..analysis.baselines import kmeans_labels, linear_probe_labels
+from ..analysis.correlation import DEFAULT_FRACTIONS, correlation_analysis
+from ..analysis.metrics import evaluate
+from ..analysis.plots import plot_cluster_sizes, plot_confusion, plot_correlation, plot_history
+from ..core.presets import PRESETS
+from ..estimator import HUME, PHI2_SCALINGS
+from ..io import (
     InputError,
     atomic_output_dir,
+    check_output_dir,
     check_same_rows,
     load_class_names,
     load_labels,
@@ -55,9 +46,17 @@ from .io import (
     write_json_atomic,
     write_text_atomic,
 )
-from .metrics import evaluate
-from .plots import plot_cluster_sizes, plot_confusion, plot_correlation, plot_history
-from .presets import PRESETS
+from ..io.rundir import file_record, package_versions
+from .common import (
+    EXIT_OK,
+    PROG,
+    CliError,
+    add_hyperparameter_options,
+    check_device,
+    check_hyperparameters,
+    hyperparameter_overrides,
+    metrics_line,
+)
 
 __all__ = ["add_commands"]
 
@@ -110,7 +109,7 @@ def add_commands(sub: Any) -> None:
     corr.add_argument("--overwrite", action="store_true",
                       help="replace DIR if it exists and is not empty")
     corr.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
-    _add_hyperparameter_options(corr)
+    add_hyperparameter_options(corr)
     corr.set_defaults(handler=_cmd_correlation)
 
     plot = sub.add_parser(
@@ -162,7 +161,7 @@ def add_commands(sub: Any) -> None:
 
 def _stamp(argv: Sequence[str]) -> dict[str, Any]:
     return {"command": shlex.join([PROG, *argv]), "created_utc": datetime.datetime.now(
-        datetime.timezone.utc).isoformat(timespec="seconds"), "versions": _package_versions()}
+        datetime.timezone.utc).isoformat(timespec="seconds"), "versions": package_versions()}
 
 
 def _class_ids(path: str, labels: np.ndarray) -> np.ndarray:
@@ -188,9 +187,10 @@ def _cmd_correlation(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if bad:
         raise InputError(f"--fractions {bad[0]}", "must be between 0 and 1")
     overrides = hyperparameter_overrides(args)
-    _check_hyperparameters(args, overrides)
+    check_hyperparameters(args.preset, overrides)
     check_device(args.device)
-    _check_output_dir(args.out, args.overwrite)
+    corr_inputs = [args.phi1, args.phi2, args.truth]
+    check_output_dir(args.out, args.overwrite, "analyze correlation", corr_inputs)
     phi1, phi2 = load_matrix(args.phi1), load_matrix(args.phi2)
     truth_raw = load_labels(args.truth)
     check_same_rows((args.phi1, phi1), (args.phi2, phi2), (args.truth, truth_raw))
@@ -224,7 +224,7 @@ def _cmd_correlation(args: argparse.Namespace, argv: Sequence[str]) -> int:
         "fractions": args.fractions, "max_merges": args.max_merges,
         "max_splits": args.max_splits, "repeats": args.repeats, "seed": args.seed,
         "phi2_scaling": args.phi2_scaling, "seconds": seconds,
-        "inputs": {role: _file_record(path, arr) for role, path, arr in (
+        "inputs": {role: file_record(path, arr) for role, path, arr in (
             ("phi1", args.phi1, phi1), ("phi2", args.phi2, phi2),
             ("truth", args.truth, truth_raw))},
         **_stamp(argv),
@@ -235,7 +235,8 @@ def _cmd_correlation(args: argparse.Namespace, argv: Sequence[str]) -> int:
     writer = csv.DictWriter(table, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows({key: record[key] for key in fields} for record in result.records)
-    with atomic_output_dir(args.out, overwrite=args.overwrite) as tmp:
+    with atomic_output_dir(args.out, "analyze correlation", args.overwrite,
+                           corr_inputs) as tmp:
         write_text_atomic(tmp / "correlation.csv", table.getvalue())
         plot_correlation(result.records, tmp / "correlation.png", stats=result.stats,
                          title=args.title)
@@ -325,9 +326,10 @@ def _cmd_plot(args: argparse.Namespace, argv: Sequence[str]) -> int:
             names = [mapping[int(c)] for c in np.unique(truth)]
     histories = _histories(run_dir)
     out = args.out if args.out is not None else str(run_dir / "plots")
-    _check_output_dir(out, args.overwrite)
+    plot_inputs = [p for p in (args.run_dir, truth_path, args.class_names) if p is not None]
+    check_output_dir(out, args.overwrite, "plot", plot_inputs)
     written = []
-    with atomic_output_dir(out, overwrite=args.overwrite) as tmp:
+    with atomic_output_dir(out, "plot", args.overwrite, plot_inputs) as tmp:
         if histories:
             plot_history(histories, tmp / "history.png")
             written.append("history.png")
@@ -372,7 +374,9 @@ def _cmd_baseline(args: argparse.Namespace, argv: Sequence[str]) -> int:
         raise InputError(f"--folds {args.folds}", "must be at least 2")
     if args.c <= 0:
         raise InputError(f"--C {args.c}", "must be > 0")
-    _check_output_dir(args.out, args.overwrite)
+    base_inputs = [*args.phi, *(args.phi_eval or []),
+                   *(p for p in (args.truth, args.truth_eval) if p is not None)]
+    check_output_dir(args.out, args.overwrite, f"baseline {args.method}", base_inputs)
     x = _load_spaces(args.phi, args.normalize)
     truth = load_labels(args.truth) if args.truth is not None else None
     if truth is not None:
@@ -411,13 +415,14 @@ def _cmd_baseline(args: argparse.Namespace, argv: Sequence[str]) -> int:
               "folds": args.folds, "C": args.c, "seconds": seconds,
               "inputs": {"phi": args.phi, "phi_eval": args.phi_eval, "truth": args.truth,
                          "truth_eval": args.truth_eval}, **_stamp(argv)}
-    with atomic_output_dir(args.out, overwrite=args.overwrite) as tmp:
+    with atomic_output_dir(args.out, f"baseline {args.method}", args.overwrite,
+                           base_inputs) as tmp:
         save_npy_atomic(tmp / "labels.npy", labels)
         if metrics is not None:
             write_json_atomic(tmp / "metrics.json", metrics)
         write_json_atomic(tmp / "config.json", config)
     if not args.quiet:
-        line = f"  {_metrics_line(metrics)}" if metrics is not None else ""
+        line = f"  {metrics_line(metrics)}" if metrics is not None else ""
         print(f"{args.method}: {labels.size} rows in {seconds:.1f} s{line} -> {args.out}",
               file=sys.stdout)
     return EXIT_OK

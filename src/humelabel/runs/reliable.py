@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.neighbors import NearestNeighbors
 
-from .metrics import hungarian_mapping
+from ..analysis.metrics import hungarian_mapping
 
 __all__ = ["ReliableSamples", "neighbor_agreement", "reliable_accuracy", "select_reliable"]
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from .cli import EXIT_OK, PROG, CliError, _check_output_dir, _package_versions
-from .embed import (
+from ..analysis.metrics import evaluate
+from ..embed import (
     EmbedOptions,
     TfidfSettings,
     cached_embedding,
@@ -34,10 +34,12 @@ from .embed import (
     meta_path,
     read_texts,
 )
-from .embed.jobs import DTYPES, resolve_device_dtype
-from .io import (
+from ..embed.jobs import DTYPES, resolve_device_dtype
+from ..io import (
     InputError,
     atomic_output_dir,
+    check_output_dir,
+    check_output_file,
     check_same_rows,
     load_class_names,
     load_labels,
@@ -45,7 +47,12 @@ from .io import (
     save_npy_atomic,
     write_json_atomic,
 )
-from .metrics import evaluate
+from ..io.rundir import package_versions
+from .common import (
+    EXIT_OK,
+    PROG,
+    CliError,
+)
 
 __all__ = ["DEFAULT_CACHE", "add_commands"]
 
@@ -65,7 +72,7 @@ def _positive_int(text: str) -> int:
 
 def _seed_list(text: str) -> list[int]:
     """argparse type: ``"0-9"`` or ``"0,3,5-7"`` -> seeds (the parser of ``fit --seeds``)."""
-    from .cli_runs import parse_seeds
+    from ..runs.seeds import parse_seeds
 
     try:
         return parse_seeds(text)
@@ -208,11 +215,14 @@ def _options(args: argparse.Namespace, *, normalize: bool) -> EmbedOptions:
     )
 
 
-def _check_out_file(out: str, overwrite: bool) -> None:
-    """Fail before any work if ``out`` is not a writable ``.npy`` path."""
+def _check_out_file(out: str, overwrite: bool, inputs: Sequence[str]) -> None:
+    """Fail before any work if ``out`` is not a writable ``.npy`` path, or one that holds
+    anything but an earlier embedding (by its metadata file)."""
     path = Path(out)
     if path.suffix.lower() != ".npy":
         raise InputError(out, "output must be a .npy file")
+    for target in (out, meta_path(out)):
+        check_output_file(target, overwrite, "embed", inputs, record=meta_path(out))
     if path.is_dir():
         raise InputError(out, "is a directory (expected a .npy file)")
     if path.exists() and not overwrite:
@@ -232,7 +242,7 @@ def _embed_summary(out: str, meta: dict[str, Any]) -> str:
 
 def _cmd_embed_text(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``humelabel embed text``."""
-    _check_out_file(args.out, args.overwrite)
+    _check_out_file(args.out, args.overwrite, [args.input])
     options = _options(args, normalize=args.normalize)
     if not is_tfidf(args.model):
         resolve_device_dtype(options)
@@ -245,7 +255,7 @@ def _cmd_embed_text(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def _cmd_embed_images(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``humelabel embed images``."""
-    _check_out_file(args.out, args.overwrite)
+    _check_out_file(args.out, args.overwrite, [args.input])
     options = _options(args, normalize=args.normalize)
     if is_tfidf(args.model):
         raise InputError(f"--model {args.model}", "TF-IDF is a text space, not an image model")
@@ -276,7 +286,11 @@ def _validate_run(args: argparse.Namespace) -> None:
     if args.truth is not None and args.truth_column is not None:
         raise CliError("give --truth or --truth-column, not both")
     resolve_device_dtype(_options(args, normalize=False))
-    _check_output_dir(args.out, args.overwrite)
+    check_output_dir(args.out, args.overwrite, "run", _run_inputs(args))
+
+
+def _run_inputs(args: argparse.Namespace) -> list[str]:
+    return [p for p in (args.input, args.truth) if p is not None]
 
 
 def _read_run_input(args: argparse.Namespace) -> tuple[str, Any]:
@@ -310,8 +324,8 @@ def _truth(args: argparse.Namespace, inputs: Any, n: int
 
 def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``humelabel run``: embed (cached), fit, report."""
-    from .pipeline import fit_labels
-    from .report import cluster_summary, write_report
+    from ..analysis.report import cluster_summary, write_report
+    from ..runs.pipeline import fit_labels
 
     t_start = time.perf_counter()
     _validate_run(args)
@@ -371,12 +385,12 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         "spaces": spaces,
         "cache_dir": os.path.abspath(cache_dir),
         "fit": fit_info,
-        "versions": _package_versions(),
+        "versions": package_versions(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "seconds": time.perf_counter() - t_start,
     }
-    with atomic_output_dir(args.out, overwrite=args.overwrite) as tmp:
+    with atomic_output_dir(args.out, "run", args.overwrite, _run_inputs(args)) as tmp:
         save_npy_atomic(tmp / "labels.npy", labels)
         write_report(tmp, clusters, items, modality, title=f"HUME clusters of {source}",
                      subtitle=subtitle, metrics=metrics,

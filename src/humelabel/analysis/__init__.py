@@ -1,0 +1,1 @@
+"""Evidence about labelings: metrics, baselines, the correlation analysis, plots, reports."""

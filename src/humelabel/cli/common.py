@@ -1,0 +1,204 @@
+"""What every command shares: exit codes, one-line errors, option groups, seeds, checks.
+
+Argument parsing and messages only; the work is done by the library below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from typing import Any, NoReturn
+
+from ..core.device import resolve_device
+from ..core.inner import INNER_SOLVERS
+from ..core.objective import OUTER_LOSSES
+from ..core.presets import HYPERPARAMETERS, PRESETS
+from ..estimator import HUME, INITS
+from ..io import InputError
+from ..io.rundir import PROG
+from ..runs.seeds import MAX_SEED, parse_seeds
+
+__all__ = [
+    "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "PROG", "CliError", "OneLineParser",
+    "add_hyperparameter_options", "check_device", "check_hyperparameters", "error_line",
+    "finite_float", "hyperparameter_overrides", "metrics_line", "option", "output_parent",
+    "positive_int", "progress", "seed", "seed_list",
+]
+
+#: Exit codes: 0 success; 2 bad input or usage; 130 interrupted (Ctrl-C).
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+_HYPERPARAMETER_HELP = {
+    "tau": "temperature of the task encoder's sparsemax",
+    "entropy_weight": "weight of the label-entropy regulariser",
+    "outer_lr": "Adam learning rate of the task encoder (outer loop)",
+    "inner_lr": "gradient-descent step size of the inner linear classifier",
+    "inner_steps": "gradient steps of the inner classifier per split",
+    "iterations": "outer optimisation steps",
+    "num_subsets": "random train/test splits per outer step",
+    "subset_size": "rows per random subset (clipped to the number of rows)",
+    "train_fraction": "fraction of each subset used to train the inner classifier",
+    "anneal": "anneal tau and the outer learning rate during the search",
+    "fixed_inner_init": "reuse one inner-classifier initialisation for every split",
+    "inner": "inner solver: unrolled gradient descent (the paper) or closed-form ridge",
+    "alpha": "ridge regularisation relative to the per-sample covariance (inner=ridge)",
+    "outer_loss": "generalisation loss on the test part: ce, nmse (1 - R^2) or mse",
+    "logit_scale": "outputs x this are the logits of the ce outer loss (ridge outputs need >1)",
+    "split_pool": "draw splits from a fixed pool of this many (0: fresh splits every time)",
+    "init": "task-encoder start: random orthogonal, or k-means centroids of phi1",
+}
+
+#: Allowed values of the string-valued hyperparameters.
+_CHOICES = {"inner": INNER_SOLVERS, "outer_loss": OUTER_LOSSES, "init": INITS}
+
+
+class CliError(ValueError):
+    """A problem with the command-line arguments themselves (message printed as is)."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line (``CliError``), not a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"{self.prog}: {message}")
+
+
+# --------------------------------------------------------------------------------------------
+# Value types (argparse ``type=``): each rejects a bad value in one line
+# --------------------------------------------------------------------------------------------
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a finite float (rejects nan/inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def seed(text: str) -> int:
+    """argparse type: one seed, the rule of every command: an integer in 0..MAX_SEED."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer seed") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{text!r}: seeds must be in 0..{MAX_SEED}")
+    return value
+
+
+def seed_list(text: str) -> list[int]:
+    """argparse type: ``"0-9"`` or ``"0,3,5-7"`` -> seeds (see ``runs.seeds.parse_seeds``)."""
+    try:
+        return parse_seeds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+# --------------------------------------------------------------------------------------------
+# Option groups shared through ``parents=``
+# --------------------------------------------------------------------------------------------
+
+
+def output_parent(what: str = "DIR", help_text: str = "output directory"
+                  ) -> argparse.ArgumentParser:
+    """``--out``, ``--overwrite`` and ``--quiet``, for ``parents=`` of a subcommand."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("output")
+    group.add_argument("--out", required=True, metavar=what, help=help_text)
+    group.add_argument("--overwrite", action="store_true",
+                       help="replace an earlier output of this same command (never a folder "
+                       "or file that holds anything else, nor one of the inputs)")
+    group.add_argument("--quiet", action="store_true", help="no progress and no summary")
+    return parent
+
+
+def progress(quiet: bool, message: str) -> None:
+    """A progress line on stderr unless ``quiet``."""
+    if not quiet:
+        print(message, file=sys.stderr, flush=True)
+
+
+def option(name: str) -> str:
+    """Command-line flag of a hyperparameter: ``entropy_weight`` -> ``--entropy-weight``."""
+    return "--" + name.replace("_", "-")
+
+
+def add_hyperparameter_options(parser: argparse.ArgumentParser) -> None:
+    """One option per name in :data:`humelabel.presets.HYPERPARAMETERS` (default: preset)."""
+    group = parser.add_argument_group(
+        "hyperparameters", "override the preset's values (default: the preset's value)"
+    )
+    for name in HYPERPARAMETERS:
+        ref = PRESETS["paper"][name]
+        shown = ", ".join(f"{preset} {values[name]}" for preset, values in PRESETS.items())
+        help_text = f"{_HYPERPARAMETER_HELP.get(name, name)} (presets: {shown})"
+        kwargs: dict[str, Any] = {"dest": name, "default": None, "help": help_text}
+        if isinstance(ref, bool):
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif name in _CHOICES:
+            kwargs["choices"] = _CHOICES[name]
+        elif isinstance(ref, int):
+            kwargs.update(type=int, metavar="N")
+        elif isinstance(ref, float):
+            kwargs.update(type=finite_float, metavar="X")
+        else:
+            kwargs["metavar"] = "VALUE"
+        group.add_argument(option(name), **kwargs)
+
+
+def hyperparameter_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The hyperparameter options given on the command line (the rest take the preset's)."""
+    return {name: getattr(args, name) for name in HYPERPARAMETERS
+            if getattr(args, name) is not None}
+
+
+def check_device(device: str) -> None:
+    """Fail now, in one line naming ``--device``, if ``device`` is unusable here."""
+    try:
+        resolve_device(device)
+    except ValueError as exc:  # e.g. CUDA requested but not available
+        raise InputError(f"--device {device}", str(exc)) from exc
+    except RuntimeError as exc:  # torch's answer to a string that names no device
+        raise InputError(
+            f"--device {device}", "not a torch device (expected auto, cpu, cuda, cuda:N, ...)"
+        ) from exc
+
+
+def check_hyperparameters(preset: str, overrides: dict[str, Any]) -> None:
+    """Validate the resolved hyperparameters; name the offending option in the error."""
+    try:
+        HUME(preset=preset, **overrides).resolved_params()
+    except ValueError as exc:
+        for name, value in overrides.items():  # find the option responsible
+            try:
+                HUME(preset=preset, **{name: value}).resolved_params()
+            except ValueError as single:
+                raise InputError(f"{option(name)} {value}", str(single)) from exc
+        raise InputError(f"--preset {preset}", str(exc)) from exc
+
+
+def metrics_line(metrics: dict[str, Any]) -> str:
+    return f"ACC {metrics['acc']:.4f}  NMI {metrics['nmi']:.4f}  ARI {metrics['ari']:.4f}"
+
+
+def error_line(message: str) -> int:
+    print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
+    return EXIT_USAGE

@@ -1,0 +1,123 @@
+"""Atomic file writes: a temporary sibling, fsync, then ``os.replace`` into place, so a reader
+sees the old file or the complete new one; and the numpy-to-JSON converter."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from .arrays import PathLike
+
+__all__ = ["fsync_dir", "save_npy_atomic", "to_jsonable", "write_bytes_atomic",
+           "write_json_atomic", "write_text_atomic"]
+
+
+def fsync_dir(directory: Path) -> None:
+    """Best-effort fsync of a directory so a rename in it is durable (POSIX only)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: PathLike, write: Callable[[IO[bytes]], None]) -> None:
+    """Write a file via a temporary sibling, fsync, then ``os.replace`` it into place.
+
+    The temporary file is opened with ``os.open`` (mode 0o666 minus umask) rather than
+    ``tempfile``, whose 0o600 mode would carry over to the final file.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(100):
+        tmp = target.parent / f".{target.name}.tmp-{secrets.token_hex(6)}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        break
+    else:
+        raise FileExistsError(f"could not create a temporary file next to {target}")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(target.parent)
+
+
+def save_npy_atomic(path: PathLike, array: np.ndarray) -> None:
+    """Atomically write ``array`` (any shape, non-object dtype) to the ``.npy`` file ``path``.
+
+    The name is used as given (no ``.npy`` suffix is appended). Parent directories are created.
+    """
+    arr = np.asarray(array)
+
+    def write(fh: IO[bytes]) -> None:
+        np.save(fh, arr, allow_pickle=False)
+
+    _atomic_write(path, write)
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Recursively convert numpy values, tuples and paths to JSON types; NaN/inf -> None."""
+    if isinstance(obj, dict):
+        return {str(k) if not isinstance(k, str) else k: to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return to_jsonable(obj.item())
+    if isinstance(obj, float):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    return obj
+
+
+def write_json_atomic(path: PathLike, obj: Any) -> None:
+    """Atomically write ``obj`` as indented JSON (``indent=2``, trailing newline).
+
+    numpy scalars/arrays become Python numbers/lists, tuples become lists, paths become
+    strings, and non-finite floats (NaN/inf, invalid in strict JSON) are written as ``null``.
+    """
+    text = json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n"
+    write_text_atomic(path, text)
+
+
+def write_text_atomic(path: PathLike, text: str) -> None:
+    """Atomically write ``text`` (UTF-8) to ``path``."""
+    data = text.encode("utf-8")
+
+    def write(fh: IO[bytes]) -> None:
+        fh.write(data)
+
+    _atomic_write(path, write)
+
+
+def write_bytes_atomic(path: PathLike, data: bytes) -> None:
+    """Atomically write ``data`` to ``path`` (e.g. a rendered PNG)."""
+
+    def write(fh: IO[bytes]) -> None:
+        fh.write(data)
+
+    _atomic_write(path, write)
