@@ -18,7 +18,7 @@ Writes a markdown table to ``--out`` and all numbers to the same path with ``.js
 Usage:
     python benchmarks/ensemble_benchmark.py [--datasets trec ag_news banking77 stackoverflow]
         [--seeds 0-9] [--select-seeds 0] [--jobs 1] [--preset fast] [--set name=value ...]
-        [--work benchmarks/work/ensemble] [--out benchmarks/results/ensemble_benchmark.md]
+        [--work benchmarks/work/ensemble] [--out docs/results/ensemble_benchmark.md]
 
 HUME settings: ``--preset``/``--set``; by default the ``fast`` preset when the package has
 one, else the CPU-sized settings in CPU_SETTINGS.
@@ -37,10 +37,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from _results import RESULTS, stamp, write_results
 
 import humelabel
 from humelabel.cli import main as cli_main
-from humelabel.io import write_json_atomic, write_text_atomic
+from humelabel.core.presets import resolve
 from humelabel.runs.ensemble import GeneralizationScorer
 from humelabel.runs.reliable import neighbor_agreement, reliable_accuracy, select_reliable
 from humelabel.runs.seeds import parse_seeds
@@ -244,8 +245,7 @@ def main() -> None:
     parser.add_argument("--neighbors", type=int, default=10)
     parser.add_argument("--work", default=str(ROOT / "benchmarks" / "work" / "ensemble"),
                         help="resumable run directories")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" /
-                                             "ensemble_benchmark.md"))
+    parser.add_argument("--out", default=str(RESULTS / "ensemble_benchmark.md"))
     args = parser.parse_args()
     torch.set_num_threads(1)
     settings = {"preset": args.preset} if args.preset else default_settings()
@@ -262,9 +262,9 @@ def main() -> None:
         f"{args.work} are reused; fit time / run: median over the seeds, when fitted).\n\n"
     )
     text = header + tables(results, args) + "\n"
-    write_text_atomic(args.out, text)
-    write_json_atomic(Path(args.out).with_suffix(".json"),
-                      {"settings": settings, "args": vars(args), "results": results})
+    overrides = {key: value for key, value in settings.items() if key != "preset"}
+    write_results(args.out, text, {"settings": settings, "args": vars(args), "results": results},
+                  stamp(None, resolve(settings.get("preset", "paper"), overrides)))
     print(text)
 
 

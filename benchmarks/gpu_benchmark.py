@@ -2,7 +2,7 @@
 k=1000 (synthetic float16 inputs, memory-mapped), default `fast` preset. Meant for a lent GPU
 machine; sized to finish in under 5 minutes in total there.
 
-Usage: python benchmarks/gpu_benchmark.py [--out benchmarks/results/gpu_benchmark.md]
+Usage: python benchmarks/gpu_benchmark.py [--out docs/results/gpu_benchmark.md]
 """
 
 from __future__ import annotations
@@ -19,16 +19,16 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from _results import RESULTS, stamp, write_results  # noqa: E402
 from synthetic import write_two_view  # noqa: E402
 
 from humelabel import HUME  # noqa: E402
 from humelabel.analysis.metrics import cluster_accuracy  # noqa: E402
-from humelabel.io import write_text_atomic  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(HERE / "results" / "gpu_benchmark.md"))
+    parser.add_argument("--out", default=str(RESULTS / "gpu_benchmark.md"))
     args = parser.parse_args()
     if not torch.cuda.is_available():
         sys.exit("gpu_benchmark: no CUDA device available")
@@ -36,6 +36,7 @@ def main() -> None:
     lines = [f"Device: {name}, torch {torch.__version__}.", "",
              "| n | k | write inputs | fit (wall) | peak GPU memory | ACC |",
              "|---|---|---|---|---|---|"]
+    data: dict = {"device": name, "torch": torch.__version__, "runs": []}
     with tempfile.TemporaryDirectory() as tmp:
         for n, k in ((50_000, 10), (1_000_000, 1000)):
             start = time.perf_counter()
@@ -54,7 +55,10 @@ def main() -> None:
             lines.append(f"| {n:,} | {k} | {written:.0f} s | {seconds:.1f} s | {peak:.2f} GiB "
                          f"| {acc:.3f} |")
             print(lines[-1], flush=True)
-    write_text_atomic(args.out, "\n".join(lines) + "\n")
+            data["runs"].append({"n": n, "k": k, "write_s": written, "fit_s": seconds,
+                                 "peak_gib": peak, "acc": acc})
+            params = model.params_
+    write_results(args.out, "\n".join(lines) + "\n", data, stamp(None, params))
     print("\n".join(lines))
 
 

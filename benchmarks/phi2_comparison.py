@@ -32,9 +32,9 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import RESULTS, stamp, write_results  # noqa: E402
 from textdata import (  # noqa: E402
     DATASETS,
-    ROOT,
     WORK,
     has_space,
     hume_run,
@@ -46,7 +46,8 @@ from textdata import (  # noqa: E402
 from humelabel import HUME  # noqa: E402
 from humelabel.analysis.correlation import correlation_analysis  # noqa: E402
 from humelabel.analysis.plots import plot_correlation  # noqa: E402
-from humelabel.io import write_json_atomic, write_text_atomic  # noqa: E402
+from humelabel.core.presets import resolve  # noqa: E402
+from humelabel.io import write_json_atomic  # noqa: E402
 
 PHI2 = ("mpnet", "tfidf", "mpnet+tfidf", "mpnet,tfidf")
 #: Fixed settings of this comparison: the ``fast`` preset with tau 0.1, its value when these
@@ -79,8 +80,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--phi2", nargs="+", default=list(PHI2), choices=PHI2)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" /
-                                             "phi2_comparison.md"))
+    parser.add_argument("--out", default=str(RESULTS / "phi2_comparison.md"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -127,8 +127,8 @@ def main() -> None:
         f"of the generalization term over them). Best phi2 by median ACC: {picks}. Machine: "
         f"{platform.machine()} CPU, {args.threads} torch thread(s).\n\n"
         "Regenerate: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/phi2_comparison.py`\n\n")
-    write_text_atomic(out, header + "\n".join(rows) + "\n")
-    write_json_atomic(out.with_suffix(".json"), results)
+    write_results(out, header + "\n".join(rows) + "\n", results,
+                  stamp(None, resolve("fast", SETTINGS)))
     print(header + "\n".join(rows))
 
 

@@ -13,7 +13,7 @@ Every result is cached under benchmarks/work/report (and HUME runs under benchma
 so an interrupted report resumes.
 
 Usage: python benchmarks/report.py [--datasets ...] [--seeds 0 1 2 3 4] [--threads 1]
-           [--out benchmarks/results/report.md]
+           [--out docs/results/report.md]
 """
 
 from __future__ import annotations
@@ -30,13 +30,15 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from textdata import DATASETS, ROOT, WORK, class_names, hume_run, load_space, truth  # noqa: E402
+from _results import RESULTS, stamp, write_results  # noqa: E402
+from textdata import DATASETS, WORK, class_names, hume_run, load_space, truth  # noqa: E402
 
 from humelabel import PRESETS  # noqa: E402
 from humelabel.analysis.baselines import kmeans_labels, linear_probe_labels  # noqa: E402
 from humelabel.analysis.metrics import evaluate  # noqa: E402
 from humelabel.analysis.plots import plot_confusion  # noqa: E402
-from humelabel.io import save_npy_atomic, write_json_atomic, write_text_atomic  # noqa: E402
+from humelabel.core.presets import resolve  # noqa: E402
+from humelabel.io import save_npy_atomic, write_json_atomic  # noqa: E402
 from humelabel.runs.ensemble import GeneralizationScorer, combine_labelings  # noqa: E402
 
 METHODS = ("kmeans phi1", "kmeans phi2", "kmeans concat", "probe phi1", "probe phi2",
@@ -110,7 +112,7 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "report.md"))
+    parser.add_argument("--out", default=str(RESULTS / "report.md"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -138,8 +140,8 @@ def main() -> None:
         f"{args.threads} torch thread(s), torch {torch.__version__}. Confusion matrices of "
         f"the combined labelings: {links}.\n\n"
         f"Regenerate: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/report.py`\n\n")
-    write_text_atomic(out, header + "\n".join(rows) + "\n")
-    write_json_atomic(out.with_suffix(".json"), results)
+    write_results(out, header + "\n".join(rows) + "\n", results,
+                  stamp(None, resolve("fast", {})))
     print(header + "\n".join(rows))
 
 

@@ -10,7 +10,7 @@ features and folds; optionally (``--raw``) scikit-learn unregularised on the raw
 literal definition (slow). Writes ``--out`` (markdown) and the numbers as ``.json``.
 
 Usage:
-    python benchmarks/score_speed.py [--raw] [--out benchmarks/results/score_speed.md]
+    python benchmarks/score_speed.py [--raw] [--out docs/results/score_speed.md]
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _results import RESULTS, stamp, write_results
 from sklearn.cluster import KMeans
 from sklearn.linear_model import LogisticRegression
 
-from humelabel.io import write_json_atomic, write_text_atomic
 from humelabel.runs.ensemble import GeneralizationScorer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,8 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--raw", action="store_true",
                         help="also scikit-learn unregularised on the raw features (minutes)")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" /
-                                             "score_speed.md"))
+    parser.add_argument("--out", default=str(RESULTS / "score_speed.md"))
     args = parser.parse_args()
     torch.set_num_threads(1)
     x, y = build()
@@ -94,10 +93,10 @@ def main() -> None:
         lines.append(f"| {name} | {100 * accs.mean():.2f} | "
                      f"{100 * np.abs(accs - ours).max():.2f} | {seconds:.1f} s |")
     text = "\n".join(lines) + "\n"
-    write_text_atomic(args.out, text)
-    write_json_atomic(Path(args.out).with_suffix(".json"), {
+    write_results(args.out, text, {
         name: {"fold_accuracies": accs.tolist(), "seconds": seconds}
-        for name, accs, seconds in rows})
+        for name, accs, seconds in rows},
+        stamp(None, {"n_folds": scorer.n_folds, "C": scorer.C}))
     print(text)
 
 

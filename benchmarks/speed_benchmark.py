@@ -9,7 +9,9 @@ Three parts, each configuration in a fresh subprocess so that its peak memory (V
           memory-mapped float16 .npy files
 
 Usage: python benchmarks/speed_benchmark.py [--parts steps full memory] [--threads 2]
-           [--out benchmarks/results/speed_benchmark.md]
+           [--out docs/results/speed_benchmark.md]
+
+A run with only some --parts writes a page with only those parts: give it another --out.
 """
 
 from __future__ import annotations
@@ -74,19 +76,20 @@ def main() -> None:
     parser.add_argument("--parts", nargs="+", default=["steps", "full", "memory"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--sizes", nargs="+", type=int, default=[50_000, 200_000, 1_000_000])
-    parser.add_argument("--out", default=str(HERE / "results" / "speed_benchmark.md"))
+    parser.add_argument("--out", default=str(HERE.parent / "docs" / "results" /
+                                             "speed_benchmark.md"))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return
     sys.path.insert(0, str(HERE))
+    from _results import stamp, write_results
     from synthetic import write_two_view
-
-    from humelabel.io import write_text_atomic
 
     lines = [f"Machine: {platform.machine()}, {os.cpu_count()} cores, {args.threads} torch "
              f"threads. Times in seconds, memory = peak resident set (VmHWM) of the process.", ""]
+    data: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         if "steps" in args.parts:
             paths = write_two_view(Path(tmp) / "n10k", 10_000, dtype="float32")
@@ -103,6 +106,7 @@ def main() -> None:
                             threads=args.threads, params=params)
                 results[name] = run(spec)
                 print(name, results[name], file=sys.stderr, flush=True)
+            data["steps"] = results
             unrolled, ridge = results.values()
             # unrolled: every step costs the same; ridge: the first step also factorises the
             # split pool, so a full run costs first step + 999 median steps.
@@ -131,6 +135,7 @@ def main() -> None:
                         threads=args.threads, params=dict(preset="fast"))
             r = run(spec)
             print("full", r, file=sys.stderr, flush=True)
+            data["full"] = r
             lines += [
                 "### Full default `fast` run, synthetic 50,000 x (384, 768), k=10 (float32)",
                 "",
@@ -149,13 +154,17 @@ def main() -> None:
                             threads=args.threads, params=dict(preset="fast", iterations=50))
                 r = run(spec)
                 print(n, r, file=sys.stderr, flush=True)
+                data.setdefault("memory", {})[str(n)] = r
                 lines.append(f"| {n:,} | {size:.0f} MiB | {r['seconds']:.1f} s | "
                              f"{r['peak_rss_mib']:.0f} MiB |")
                 for p in paths:
                     p.unlink()
             lines.append("")
     text = "\n".join(lines)
-    write_text_atomic(args.out, text)
+    hyperparameters = {f"{part} {name}": r["params"] for part, runs in
+                       (("steps", data.get("steps", {})), ("full", {"fast": data.get("full")}),
+                        ("memory", data.get("memory", {}))) for name, r in runs.items() if r}
+    write_results(args.out, text, data, stamp(None, hyperparameters))
     print(text)
 
 

@@ -7,7 +7,7 @@ found labeling scores worse (higher) than the truth, the optimiser is failing, n
 
 Usage:
     python benchmarks/text_benchmark.py [--datasets trec ag_news ...] [--seeds 0 1 2]
-        [--out benchmarks/results/text_benchmark.md]
+        [--out docs/results/text_benchmark.md]
 
 HUME runs at CPU-sized settings (SETTINGS below), not the paper's 1000 x 20 x 300 unrolled
 inner steps, which take about 15 hours per run on a 2-core CPU.
@@ -24,11 +24,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _results import RESULTS, stamp, write_results
 
 from humelabel import HUME
 from humelabel.analysis.baselines import kmeans_labels
 from humelabel.analysis.metrics import evaluate
-from humelabel.io import write_json_atomic, write_text_atomic
+from humelabel.core.presets import resolve
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "text"
 DATASETS = ("ag_news", "trec", "banking77", "stackoverflow")
@@ -98,7 +99,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--out", default="benchmarks/results/text_benchmark.md")
+    parser.add_argument("--out", default=str(RESULTS / "text_benchmark.md"))
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -110,9 +111,10 @@ def main() -> None:
         f"splits for both. Machine: {platform.processor() or platform.machine()}, "
         f"{torch.get_num_threads()} torch threads, torch {torch.__version__}.\n\n"
     )
-    write_text_atomic(args.out, header + table(results, args.seeds) + "\n")
-    write_json_atomic(Path(args.out).with_suffix(".json"), {"settings": SETTINGS,
-                                                          "results": results})
+    overrides = {key: value for key, value in SETTINGS.items() if key != "preset"}
+    write_results(args.out, header + table(results, args.seeds) + "\n",
+                  {"settings": SETTINGS, "results": results},
+                  stamp(None, resolve(SETTINGS["preset"], overrides)))
     print(header + table(results, args.seeds))
 
 
