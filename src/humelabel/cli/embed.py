@@ -270,10 +270,8 @@ def _cmd_embed_images(args: argparse.Namespace, argv: Sequence[str]) -> int:
 # run
 # --------------------------------------------------------------------------------------------
 
-#: HUME preset of ``humelabel run``.
+#: HUME preset of ``humelabel run``, and the files of its report (next to the combination's).
 RUN_PRESET = "fast"
-
-#: Files of ``run``'s report, next to the combination's files.
 RUN_REPORT_FILES = ("clusters.json", "report.md", "report.html", "metrics.json")
 
 
@@ -367,28 +365,15 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         _note(args, f"{role}: {matrices[-1].shape[1]}-d, {took} ({path})")
 
     seeds = args.seeds or [args.seed]
-    _note(args, f"fitting HUME (k={args.k}, preset {RUN_PRESET}, seeds "
-          f"{','.join(map(str, seeds))})")
+    _note(args, f"fitting HUME (k={args.k}, preset {RUN_PRESET}, {len(seeds)} seeds)")
     result = fit_seeds(matrices[0], matrices[1], args.k, seeds, out=args.out,
                        overwrite=args.overwrite, preset=RUN_PRESET, device=args.device,
                        files=files, argv=argv, protect=_run_inputs(args),
                        verbose=not args.quiet, save=False,
                        progress=lambda message: _note(args, message))
     labels = result.labels_
-    ens = result.ensemble
-    fit_info = {
-        "preset": RUN_PRESET, "overrides": {}, "device_requested": args.device,
-        "seeds_requested": list(seeds), "seeds": list(seeds),
-        "combination": "single run" if len(seeds) == 1 else (
-            f"{len(seeds)} runs: generalization score, Hungarian alignment, majority vote"),
-        "generalization_scores": [float(s) for s in ens.scores],
-        "reference_seed_index": int(ens.reference),
-        "mean_agreement": float(ens.agreement.mean()),
-        "score": result.score_key,
-        "runs": [{"run": r.name, "seed": r.seed, "score": r.score, "reused": r.reused}
-                 for r in result.runs],
-        "fit_seconds": result.seconds,
-    }
+    fit_info = {"preset": RUN_PRESET, "overrides": {}, "device_requested": args.device,
+                "seeds_requested": list(seeds), **result.record()}
     metrics = evaluate(truth, labels) if truth is not None else None
     clusters = cluster_summary(labels, args.k, matrices[0], top=args.top, truth=truth,
                                class_names=names)

@@ -170,6 +170,22 @@ class MultiSeedResult:
                                   **next(c for c in self.configs if tag(c) == self.selected)}
         return config
 
+    def record(self) -> dict[str, Any]:
+        """A short account of the combination (for ``run``'s config.json)."""
+        ens = self.ensemble
+        return {
+            "seeds": self.seeds,
+            "combination": "single run" if len(self.runs) == 1 else (
+                f"{len(self.runs)} runs: generalization score, Hungarian alignment, "
+                "majority vote"),
+            "generalization_scores": [float(s) for s in ens.scores],
+            "reference_seed_index": int(ens.reference),
+            "mean_agreement": float(ens.agreement.mean()), "score": self.score_key,
+            "runs": [{"run": r.name, "seed": r.seed, "score": r.score, "reused": r.reused}
+                     for r in self.runs],
+            "fit_seconds": self.seconds,
+        }
+
     def save(self, out: str | os.PathLike[str], *, command: str = "fit",
              config: dict[str, Any] | None = None, fill: Callable[[Path], None] | None = None,
              known: Sequence[str] = ()) -> None:
