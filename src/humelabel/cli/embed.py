@@ -329,7 +329,7 @@ def _truth(args: argparse.Namespace, inputs: Any, n: int
 def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``humelabel run``: embed (cached), fit, report."""
     from ..analysis.report import cluster_summary, write_report
-    from ..runs.multiseed import fit_seeds
+    from ..runs.multiseed import ScoreOptions, fit_seeds
 
     t_start = time.perf_counter()
     _validate_run(args)
@@ -369,6 +369,7 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     result = fit_seeds(matrices[0], matrices[1], args.k, seeds, out=args.out,
                        overwrite=args.overwrite, preset=RUN_PRESET, device=args.device,
                        files=files, argv=argv, protect=_run_inputs(args),
+                       score=ScoreOptions(n_folds=min(10, max(2, n // args.k))),
                        verbose=not args.quiet, save=False,
                        progress=lambda message: _note(args, message))
     labels = result.labels_

@@ -39,7 +39,8 @@ from .outputs import (
 from .scoring import ScoreOptions, cached_score, score_key, score_record, write_score
 from .select import SELECT_COLUMNS, select, select_metrics, tag
 
-__all__ = ["MultiSeedResult", "SeedRun", "Task", "fit_seeds", "score_labelings"]
+__all__ = ["MultiSeedResult", "ScoreOptions", "SeedRun", "Task", "fit_seeds",
+           "score_labelings"]
 
 
 @dataclass(frozen=True)
@@ -72,11 +73,14 @@ def do_task(task: Task, state: dict[str, Any]) -> dict[str, Any]:
     else:
         assert task.run_dir is not None
         labels = np.load(Path(task.run_dir) / LABELS, allow_pickle=False)
-    record = score_record(state["score_key"], labels,
-                          state["scorer"].fold_accuracies(labels))
-    if task.run_dir is not None:
-        write_score(task.run_dir, record)
-    return {"name": task.name, "labels": labels, "score": record["score"],
+    score = None
+    if "scorer" in state:  # a lone run is not scored: there is nothing to choose
+        record = score_record(state["score_key"], labels,
+                              state["scorer"].fold_accuracies(labels))
+        if task.run_dir is not None:
+            write_score(task.run_dir, record)
+        score = record["score"]
+    return {"name": task.name, "labels": labels, "score": score,
             "seconds": time.perf_counter() - start, "fitted": task.fit}
 
 
@@ -144,6 +148,9 @@ class MultiSeedResult:
     def runs_csv(self) -> str:
         rows, columns = run_rows([r.name for r in self.runs], [r.seed for r in self.runs],
                                  self.ensemble, self.inputs.truth)
+        for row, run in zip(rows, self.runs, strict=True):
+            if run.score is None:  # a lone run, not scored
+                row["score"] = ""
         return csv_text(rows, columns)
 
     def alignment(self) -> dict[str, Any]:
@@ -178,7 +185,7 @@ class MultiSeedResult:
             "combination": "single run" if len(self.runs) == 1 else (
                 f"{len(self.runs)} runs: generalization score, Hungarian alignment, "
                 "majority vote"),
-            "generalization_scores": [float(s) for s in ens.scores],
+            "generalization_scores": [r.score for r in self.runs],
             "reference_seed_index": int(ens.reference),
             "mean_agreement": float(ens.agreement.mean()), "score": self.score_key,
             "runs": [{"run": r.name, "seed": r.seed, "score": r.score, "reused": r.reused}
@@ -273,7 +280,7 @@ def fit_seeds(
             if found is not None:
                 run.labels, run.reused = found, True
                 run.score = cached_score(run.run_dir, key, found)
-                if run.score is None:
+                if run.score is None and not (grid is None and len(runs) == 1):
                     tasks.append(Task(name=run.name, run_dir=str(run.run_dir)))
                 continue
         tasks.append(Task(name=run.name, seed=run.seed, overrides=run.overrides, fit=True,
@@ -285,7 +292,8 @@ def fit_seeds(
         "settings": settings, "inputs": inputs, "score_key": key, "protect": list(protect),
         "verbose": verbose and jobs == 1, "out": os.path.abspath(out) if out else None,
     }
-    if tasks or grid is not None:
+    lone = grid is None and len(runs) == 1
+    if (tasks and not lone) or grid is not None:
         state["scorer"] = score.scorer(inputs.eval_phi2)  # whitened once for every run
     say = progress or (lambda message: None)
     say(f"{len(runs)} runs: {sum(r.reused for r in runs)} finished earlier, "
@@ -297,9 +305,10 @@ def fit_seeds(
         run = by_name[task.name]
         run.labels, run.score = result["labels"], result["score"]
         done[0] += 1
-        verb = "fitted and scored" if result["fitted"] else "scored"
-        say(f"[{done[0]}/{len(tasks)}] {task.name}: {verb} in {result['seconds']:.1f} s, "
-            f"score {result['score']:.4f}")
+        verb = "fitted" if result["fitted"] else "scored"
+        scored = "" if result["score"] is None else f", score {result['score']:.4f}"
+        say(f"[{done[0]}/{len(tasks)}] {task.name}: {verb} in {result['seconds']:.1f} s"
+            + scored)
 
     execute(do_task, tasks, jobs, state, on_done)
 
@@ -310,7 +319,8 @@ def fit_seeds(
         select_rows, selected, combined = select(
             grid, members, n_classes, lambda labs: score_labelings(labs, state, jobs), truth)
     chosen = [run for run in runs if run.config_tag == selected]
-    ens = combine_labelings([r.labels for r in chosen], [r.score for r in chosen],
+    ens = combine_labelings([r.labels for r in chosen],
+                            [0.0 if r.score is None else r.score for r in chosen],
                             n_classes=n_classes)
     metrics = None
     if truth is not None:
