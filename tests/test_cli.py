@@ -21,6 +21,7 @@ from humelabel.analysis.metrics import evaluate
 from humelabel.cli import fit as cli
 from humelabel.cli import main
 from humelabel.core.presets import PRESETS, resolve
+from humelabel.runs import fitting
 
 N, D1, D2, K = 60, 8, 12, 3
 N_EVAL = 30
@@ -514,7 +515,7 @@ def test_interrupt_during_writing(
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "write_json_atomic", interrupted)
+    monkeypatch.setattr(fitting, "write_json_atomic", interrupted)  # writes the run dir
     assert main(fit_argv(data, tmp_path / "out", "--quiet")) == 130
     capsys.readouterr()
     assert not (tmp_path / "out").exists()

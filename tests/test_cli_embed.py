@@ -22,6 +22,8 @@ from humelabel.analysis.metrics import evaluate
 from humelabel.cli import main
 from humelabel.embed import images as images_mod
 from humelabel.embed.store import partial_dir
+from humelabel.io import load_matrix
+from humelabel.runs.model import load_model
 
 
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str], code: int = 0
@@ -242,8 +244,9 @@ def test_run_text_end_to_end_with_cache(tmp_path: Path, capsys: pytest.CaptureFi
             "--tfidf-dim", "64", "--top", "5"]
     stdout, stderr = run_cli(argv, capsys)
     assert sorted(p.name for p in out.iterdir()) == [
-        "clusters.json", "config.json", "labels.npy", "manifest.json", "metrics.json",
-        "report.html", "report.md"]
+        "agreement.npy", "alignment.json", "clusters.json", "config.json", "labels.npy",
+        "manifest.json", "metrics.json", "report.html", "report.md", "runs", "runs.csv"]
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["0"]
     found = np.load(out / "labels.npy")
     assert found.shape == (300,) and found.dtype == np.int64
     metrics = json.loads((out / "metrics.json").read_text())
@@ -287,13 +290,19 @@ def test_run_truth_column_and_seeds(tmp_path: Path, capsys: pytest.CaptureFixtur
     run_cli(argv, capsys)
     config = json.loads((out / "config.json").read_text())
     fit = config["fit"]
-    assert fit["seeds_requested"] == [2, 3]
-    assert fit["seeds"] in ([2], [2, 3])  # [2] only without humelabel.runs.ensemble
-    if fit["seeds"] == [2]:
-        assert "note" in fit
-    else:
-        assert "majority vote" in fit["combination"]
-        assert len(fit["generalization_scores"]) == 2
+    assert fit["seeds_requested"] == fit["seeds"] == [2, 3]
+    assert "majority vote" in fit["combination"]
+    assert len(fit["generalization_scores"]) == 2
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["2", "3"]
+    # predict --model on the run's folder labels the same rows like the combination
+    phi1 = load_matrix(config["spaces"][0]["file"])
+    np.testing.assert_array_equal(load_model(out).predict(phi1), np.load(out / "labels.npy"))
+
+    # Run again: the seeds' runs are reused, the labels are the same.
+    before = np.load(out / "labels.npy")
+    run_cli(argv, capsys)
+    assert all(r["reused"] for r in json.loads((out / "config.json").read_text())["fit"]["runs"])
+    np.testing.assert_array_equal(np.load(out / "labels.npy"), before)
     clusters = json.loads((out / "clusters.json").read_text())
     names = {c["name"] for cl in clusters for c in cl.get("top_classes", [])}
     assert names <= {"ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"} and names

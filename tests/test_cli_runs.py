@@ -90,8 +90,8 @@ def test_seeds_write_runs_and_combination(
     out = tmp_path / "out"
     run_ok(fit_argv(data, out, "--seeds", "0-3", "--truth", str(data["truth"])), capsys)
     assert sorted(p.name for p in out.iterdir()) == [
-        "agreement.npy", "config.json", "labels.npy", "manifest.json", "metrics.json", "runs",
-        "runs.csv"]
+        "agreement.npy", "alignment.json", "config.json", "labels.npy", "manifest.json",
+        "metrics.json", "runs", "runs.csv"]
     assert sorted(p.name for p in (out / "runs").iterdir()) == ["0", "1", "2", "3"]
     assert hidden(out) == [] and hidden(tmp_path) == []
     for seed in range(4):  # every run is a complete single-seed fit output with its score
@@ -277,8 +277,8 @@ def test_ensemble_of_earlier_runs_matches_fit_seeds(
     rows = read_csv(out / "runs.csv")
     assert [r["seed"] for r in rows] == ["0", "1", "2", "5"]
     assert sorted(p.name for p in out.iterdir()) == [
-        "agreement.npy", "config.json", "labels.npy", "manifest.json", "metrics.json",
-        "runs.csv"]
+        "agreement.npy", "alignment.json", "config.json", "labels.npy", "manifest.json",
+        "metrics.json", "runs.csv"]
 
     # Only the runs of the multi-seed directory: same result as fit --seeds wrote.
     out2 = tmp_path / "ens2"

@@ -37,17 +37,15 @@ from ..embed import (
 from ..embed.jobs import DTYPES, resolve_device_dtype
 from ..io import (
     InputError,
-    atomic_output_dir,
     check_output_dir,
     check_output_file,
     check_same_rows,
     load_class_names,
     load_labels,
     load_matrix,
-    save_npy_atomic,
     write_json_atomic,
 )
-from ..io.rundir import package_versions
+from ..io.rundir import file_record, package_versions
 from .common import (
     EXIT_OK,
     PROG,
@@ -163,9 +161,10 @@ def add_commands(sub: Any) -> None:
     run = sub.add_parser(
         "run", help="raw texts or images -> embeddings -> HUME -> labels and a cluster report",
         description="Embed the input in two spaces (cached), search for the labeling with "
-        "HUME's best available defaults, and write labels.npy, config.json, clusters.json, "
-        "report.md and report.html (cluster sizes and most typical members; metrics.json "
-        "with --truth) to --out.",
+        "HUME's fast preset (one run per seed in DIR/runs/<seed>/, combined by majority vote; "
+        "alignment.json lets predict --model DIR label new rows), and write labels.npy, "
+        "config.json, clusters.json, report.md and report.html (cluster sizes and most "
+        "typical members; metrics.json with --truth) to --out.",
     )
     run.add_argument("--input", required=True, metavar="F_OR_DIR",
                      help="texts (.txt/.csv/.jsonl) or images (folder or list of files)")
@@ -185,8 +184,8 @@ def add_commands(sub: Any) -> None:
                      help="auto: folders and lists of image files are images (default)")
     run.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     run.add_argument("--seeds", type=_seed_list, metavar="LIST",
-                     help="seeds to run and combine, e.g. 0-9 or 0,3,5-7 (instead of --seed; "
-                     "combining needs humelabel.ensemble, without it the first seed runs)")
+                     help="seeds to run and combine, e.g. 0-9 or 0,3,5-7 (instead of --seed); "
+                     "each seed's run is kept in DIR/runs/<seed>/ and reused when run again")
     run.add_argument("--top", type=_positive_int, default=10, metavar="N",
                      help="typical members shown per cluster (default: %(default)s)")
     run.add_argument("--cache-dir", metavar="DIR",
@@ -271,6 +270,10 @@ def _cmd_embed_images(args: argparse.Namespace, argv: Sequence[str]) -> int:
 # run
 # --------------------------------------------------------------------------------------------
 
+#: HUME preset of ``humelabel run``, and the files of its report (next to the combination's).
+RUN_PRESET = "fast"
+RUN_REPORT_FILES = ("clusters.json", "report.md", "report.html", "metrics.json")
+
 
 def _note(args: argparse.Namespace, message: str) -> None:
     if not args.quiet:
@@ -286,7 +289,8 @@ def _validate_run(args: argparse.Namespace) -> None:
     if args.truth is not None and args.truth_column is not None:
         raise CliError("give --truth or --truth-column, not both")
     resolve_device_dtype(_options(args, normalize=False))
-    check_output_dir(args.out, args.overwrite, "run", _run_inputs(args))
+    if not (Path(args.out) / "runs").is_dir():  # else its finished seeds are reused
+        check_output_dir(args.out, args.overwrite, "run", _run_inputs(args))
 
 
 def _run_inputs(args: argparse.Namespace) -> list[str]:
@@ -325,7 +329,7 @@ def _truth(args: argparse.Namespace, inputs: Any, n: int
 def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``humelabel run``: embed (cached), fit, report."""
     from ..analysis.report import cluster_summary, write_report
-    from ..runs.pipeline import fit_labels
+    from ..runs.multiseed import ScoreOptions, fit_seeds
 
     t_start = time.perf_counter()
     _validate_run(args)
@@ -342,7 +346,7 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     cache_dir = os.path.expanduser(
         args.cache_dir or os.environ.get("HUMELABEL_CACHE") or DEFAULT_CACHE)
     options = _options(args, normalize=False)
-    spaces, matrices = [], []
+    spaces, matrices, files = [], [], {}
     for role, spec in zip(("phi1", "phi2"), args.spaces, strict=True):
         t0 = time.perf_counter()
         _note(args, f"{role}: embedding {n} {'texts' if modality == 'text' else 'images'} "
@@ -350,6 +354,7 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         path, meta, hit = cached_embedding(inputs, spec, cache_dir, options,
                                            what=f"--spaces {spec}")
         matrices.append(load_matrix(path))
+        files[role] = file_record(str(path), matrices[-1])
         spaces.append({
             "role": role, "model": spec, "file": str(path), "sha256": meta.get("sha256"),
             "dimension": meta.get("dimension"), "backend": meta.get("backend"),
@@ -359,12 +364,17 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         took = "from cache" if hit else f"computed in {spaces[-1]['seconds']:.1f} s"
         _note(args, f"{role}: {matrices[-1].shape[1]}-d, {took} ({path})")
 
-    _note(args, f"fitting HUME (k={args.k})")
-    labels, fit_info = fit_labels(matrices[0], matrices[1], args.k,
-                                  seeds=args.seeds or [args.seed], device=args.device,
-                                  verbose=not args.quiet)
-    if "note" in fit_info:
-        _note(args, f"note: {fit_info['note']}")
+    seeds = args.seeds or [args.seed]
+    _note(args, f"fitting HUME (k={args.k}, preset {RUN_PRESET}, {len(seeds)} seeds)")
+    result = fit_seeds(matrices[0], matrices[1], args.k, seeds, out=args.out,
+                       overwrite=args.overwrite, preset=RUN_PRESET, device=args.device,
+                       files=files, argv=argv, protect=_run_inputs(args),
+                       score=ScoreOptions(n_folds=min(10, max(2, n // args.k))),
+                       verbose=not args.quiet, save=False,
+                       progress=lambda message: _note(args, message))
+    labels = result.labels_
+    fit_info = {"preset": RUN_PRESET, "overrides": {}, "device_requested": args.device,
+                "seeds_requested": list(seeds), **result.record()}
     metrics = evaluate(truth, labels) if truth is not None else None
     clusters = cluster_summary(labels, args.k, matrices[0], top=args.top, truth=truth,
                                class_names=names)
@@ -390,14 +400,15 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         "platform": platform.platform(),
         "seconds": time.perf_counter() - t_start,
     }
-    with atomic_output_dir(args.out, "run", args.overwrite, _run_inputs(args)) as tmp:
-        save_npy_atomic(tmp / "labels.npy", labels)
-        write_report(tmp, clusters, items, modality, title=f"HUME clusters of {source}",
+
+    def fill(folder: Path) -> None:
+        write_report(folder, clusters, items, modality, title=f"HUME clusters of {source}",
                      subtitle=subtitle, metrics=metrics,
                      image_files=inputs.files if modality == "images" else None)
         if metrics is not None:
-            write_json_atomic(tmp / "metrics.json", metrics)
-        write_json_atomic(tmp / "config.json", config)
+            write_json_atomic(folder / "metrics.json", metrics)
+
+    result.save(args.out, command="run", config=config, fill=fill, known=RUN_REPORT_FILES)
     if not args.quiet:
         sizes = np.bincount(labels, minlength=args.k)
         print(f"wrote {args.out}")

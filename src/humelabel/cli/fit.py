@@ -7,29 +7,22 @@ directory is written by :func:`write_fit_run` through :mod:`humelabel.io.rundir`
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..analysis.metrics import evaluate
 from ..core.presets import PRESETS
 from ..estimator import HUME, PHI2_SCALINGS
 from ..io import (
     InputError,
-    atomic_output_dir,
     check_output_dir,
     check_same_rows,
     load_labels,
     load_matrix,
-    save_npy_atomic,
-    write_bytes_atomic,
-    write_json_atomic,
-    write_text_atomic,
 )
-from ..io.rundir import CONFIG, HISTORY, LABELS, METRICS, MODEL, file_record, jsonl, provenance
+from ..io.rundir import file_record
+from ..runs.fitting import DIAGNOSE_SPLITS, FitInputs, FitSettings, fit_one, write_run
 from .common import (
     EXIT_OK,
     CliError,
@@ -41,10 +34,8 @@ from .common import (
     seed,
 )
 
-__all__ = ["FitInputs", "add_commands", "fit_and_record", "validate_fit", "write_fit_run"]
-
-#: Number of seeded splits used by ``--diagnose`` to score the found and the true labeling.
-DIAGNOSE_SPLITS = 20
+__all__ = ["DIAGNOSE_SPLITS", "FitInputs", "add_commands", "fit_and_record", "validate_fit",
+           "write_fit_run"]
 
 #: Fewest rows per class on average: a larger k is refused (memory and time grow with k per
 #: row, and such a labeling is no human labeling HUME could find).
@@ -72,23 +63,6 @@ def check_truth(shown: str, truth: np.ndarray) -> None:
     if truth.max() >= truth.shape[0]:
         raise InputError(shown, f"has class id {int(truth.max())}, not below the number of "
                          f"rows ({truth.shape[0]}): expected ids 0..C-1")
-
-
-@dataclass
-class FitInputs:
-    """Everything ``fit`` needs, loaded and validated."""
-
-    phi1: np.ndarray
-    phi2: np.ndarray
-    phi1_eval: np.ndarray | None = None
-    phi2_eval: np.ndarray | None = None
-    truth: np.ndarray | None = None
-    files: dict[str, dict[str, Any]] = field(default_factory=dict)
-    overrides: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def inductive(self) -> bool:
-        return self.phi1_eval is not None
 
 
 def add_commands(sub: Any) -> argparse.ArgumentParser:
@@ -198,70 +172,10 @@ def validate_fit(args: argparse.Namespace, *, check_out: bool = True) -> FitInpu
     return inputs
 
 
-def _diagnose(est: HUME, inputs: FitInputs, seed: int) -> dict[str, Any]:
-    """Objective (lower is better) of the found and of the true labeling on the same splits.
-
-    Transductive: scored on the fit-set phi2 with ``predict(phi1)``. Inductive: on phi2_eval
-    with ``labels_``. True class ids are remapped to ``0..c-1`` first (any integers allowed).
-    """
-    assert inputs.truth is not None
-    if inputs.inductive:
-        phi2, found = inputs.phi2_eval, est.labels_
-    else:
-        phi2, found = inputs.phi2, est.predict(inputs.phi1)
-    truth = np.unique(inputs.truth, return_inverse=True)[1].reshape(-1)
-    score = {"num_splits": DIAGNOSE_SPLITS, "seed": seed}
-    return {
-        "objective_found": est.score_labeling(phi2, found, **score),
-        "objective_truth": est.score_labeling(phi2, truth, **score),
-        "objective_num_splits": DIAGNOSE_SPLITS,
-        "objective_seed": seed,
-        "objective_data": "phi2_eval" if inputs.inductive else "phi2",
-    }
-
-
-def _device_name(est: HUME) -> str | None:
-    """The GPU's name when the fit ran on CUDA, else None."""
-    if est.device_.type != "cuda":
-        return None
-    import torch
-
-    return torch.cuda.get_device_name(est.device_)
-
-
-def _config(
-    args: argparse.Namespace, argv: Sequence[str], est: HUME, inputs: FitInputs, fit_s: float
-) -> dict[str, Any]:
-    """Every setting of the run, for ``config.json``."""
-    return {
-        **provenance(argv, "fit"),
-        "k": args.k,
-        "preset": args.preset,
-        "hyperparameters": est.params_,
-        "overrides": inputs.overrides,
-        "seed": est.seed_,
-        "device": str(est.device_),
-        "device_requested": args.device,
-        "device_name": _device_name(est),
-        "normalize": args.normalize,
-        "phi2_scaling": args.phi2_scaling,
-        "mode": "inductive" if inputs.inductive else "transductive",
-        "diagnose": args.diagnose,
-        "inputs": inputs.files,
-        "fit_seconds": fit_s,
-    }
-
-
 def write_fit_run(out: str, overwrite: bool, est: HUME, config: dict[str, Any],
                   metrics: dict[str, Any] | None, inputs: Sequence[str] = ()) -> None:
     """Write one run directory (labels, model, config, history, metrics) atomically."""
-    with atomic_output_dir(out, "fit", overwrite=overwrite, inputs=inputs) as tmp:
-        save_npy_atomic(tmp / LABELS, np.asarray(est.labels_, dtype=np.int64))
-        write_bytes_atomic(tmp / MODEL, est.model_bytes())
-        write_json_atomic(tmp / CONFIG, config)
-        write_text_atomic(tmp / HISTORY, jsonl(est.history_))
-        if metrics is not None:
-            write_json_atomic(tmp / METRICS, metrics)
+    write_run(out, overwrite, est, config, metrics, inputs)
 
 
 def _summary(out: str, labels: np.ndarray, k: int, metrics: dict[str, Any] | None) -> str:
@@ -288,21 +202,13 @@ def _summary(out: str, labels: np.ndarray, k: int, metrics: dict[str, Any] | Non
 def fit_and_record(
     args: argparse.Namespace, argv: Sequence[str], inputs: FitInputs, seed: int, verbose: bool
 ) -> tuple[HUME, dict[str, Any] | None, dict[str, Any]]:
-    """Fit HUME on validated inputs with one seed: the estimator, metrics (with --truth, plus
-    the found-vs-truth objective with --diagnose) and the run's config.json record. Shared by
-    ``fit`` and every run of ``fit --seeds/--select``."""
-    est = HUME(n_classes=args.k, preset=args.preset, **inputs.overrides,
-               normalize=args.normalize, phi2_scaling=args.phi2_scaling, random_state=seed,
-               device=args.device, verbose=verbose)
-    start = time.perf_counter()
-    est.fit(inputs.phi1, inputs.phi2, inputs.phi1_eval, inputs.phi2_eval)
-    fit_s = time.perf_counter() - start
-    metrics: dict[str, Any] | None = None
-    if inputs.truth is not None:
-        metrics = evaluate(inputs.truth, est.labels_)
-        if args.diagnose:
-            metrics.update(_diagnose(est, inputs, est.seed_))
-    return est, metrics, _config(args, argv, est, inputs, fit_s)
+    """Fit HUME on validated inputs with one seed (:func:`humelabel.runs.fitting.fit_one`):
+    the estimator, metrics (with --truth, plus the found-vs-truth objective with --diagnose)
+    and the run's config.json record."""
+    settings = FitSettings(k=args.k, preset=args.preset, normalize=args.normalize,
+                           phi2_scaling=args.phi2_scaling, device=args.device,
+                           diagnose=args.diagnose, argv=argv)
+    return fit_one(settings, inputs, seed, verbose=verbose)
 
 
 def cmd_fit(args: argparse.Namespace, argv: Sequence[str]) -> int:

@@ -1,0 +1,168 @@
+"""``humelabel reliable``: points whose combined label is very likely right.
+
+Reads the output of ``fit --seeds`` or ``ensemble`` (labels.npy, agreement.npy) and keeps the
+points on which most runs agree and whose nearest neighbours share the label
+(:mod:`humelabel.runs.reliable`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..io import (
+    InputError,
+    check_same_rows,
+    load_labels,
+    load_matrix,
+    write_json_atomic,
+    write_text_atomic,
+)
+from ..io.rundir import provenance
+from ..runs.outputs import csv_text
+from ..runs.reliable import neighbor_agreement, reliable_accuracy, select_reliable
+from .common import EXIT_OK, PROG
+
+__all__ = ["add_commands"]
+
+
+def add_commands(sub: Any) -> None:
+    """Register ``humelabel reliable`` on the subparsers ``sub``."""
+    rel = sub.add_parser(
+        "reliable",
+        help="pick points whose combined label is very likely right (for semi-supervision)",
+        description="Keep points on which the majority of aligned runs agree and whose "
+        "nearest neighbours in --phi mostly share the label, rank them and write the top N "
+        "per class as CSV (index, label, run_agreement, neighbor_agreement).",
+    )
+    rel.add_argument("--runs", required=True, metavar="DIR",
+                     help="output of fit --seeds or ensemble (labels.npy and agreement.npy)")
+    rel.add_argument("--phi", required=True, metavar="FILE",
+                     help="representation for the nearest neighbours, shape (n, d)")
+    rel.add_argument("--per-class", required=True, type=int, metavar="N",
+                     help="points to keep per class")
+    rel.add_argument("--truth", metavar="FILE", help="true labels: report the accuracy")
+    rel.add_argument("--neighbors", type=int, default=10, metavar="K",
+                     help="nearest neighbours per point (default: %(default)s)")
+    rel.add_argument("--min-run-agreement", type=float, default=0.5, metavar="X",
+                     help="keep points whose run agreement is above X (default: %(default)s, "
+                     "a strict majority)")
+    rel.add_argument("--min-neighbor-agreement", type=float, default=0.5, metavar="X",
+                     help="keep points whose neighbour agreement is above X (default: "
+                     "%(default)s)")
+    rel.add_argument("--no-normalize", dest="normalize", action="store_false",
+                     help="do not L2-normalise the rows of --phi (default: cosine neighbours)")
+    rel.add_argument("--out", metavar="FILE",
+                     help="CSV to write (default: DIR/reliable.csv); a JSON summary is "
+                     "written next to it")
+    rel.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    rel.add_argument("--quiet", action="store_true", help="no summary")
+    rel.set_defaults(handler=_cmd_reliable)
+
+
+
+# --------------------------------------------------------------------------------------------
+# reliable
+# --------------------------------------------------------------------------------------------
+
+
+def _cmd_reliable(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``humelabel reliable --runs DIR --phi F --per-class N [--truth F]``."""
+    if args.per_class < 1:
+        raise InputError(f"--per-class {args.per_class}", "must be at least 1")
+    if args.neighbors < 1:
+        raise InputError(f"--neighbors {args.neighbors}", "must be at least 1")
+    for option, value in (("--min-run-agreement", args.min_run_agreement),
+                          ("--min-neighbor-agreement", args.min_neighbor_agreement)):
+        if not 0 <= value < 1:
+            raise InputError(f"{option} {value}", "must be in [0, 1)")
+    runs = Path(args.runs)
+    if not runs.is_dir():
+        raise InputError(args.runs, "not found" if not runs.exists() else "is not a directory")
+    for name in ("labels.npy", "agreement.npy"):
+        if not (runs / name).is_file():
+            raise InputError(args.runs, f"has no {name} (expected the output of fit --seeds "
+                             "or ensemble)")
+    out = Path(args.out) if args.out is not None else runs / "reliable.csv"
+    summary_path = out.with_suffix(".json")
+    for path in (out, summary_path):
+        if path.is_dir():
+            raise InputError(path, "is a directory")
+        if path.exists() and not args.overwrite:
+            raise InputError(path, "exists (use --overwrite)")
+    labels = load_labels(runs / "labels.npy")
+    agreement = _load_vector(runs / "agreement.npy", labels.shape[0])
+    phi = load_matrix(args.phi)
+    check_same_rows((runs / "labels.npy", labels), (args.phi, phi))
+    if args.neighbors >= phi.shape[0]:
+        raise InputError(f"--neighbors {args.neighbors}",
+                         f"must be below the number of rows ({phi.shape[0]})")
+    if labels.min() < 0:
+        raise InputError(runs / "labels.npy", "has negative labels")
+    truth = None
+    if args.truth is not None:
+        truth = load_labels(args.truth)
+        check_same_rows((runs / "labels.npy", labels), (args.truth, truth))
+
+    k = max(_recorded_k(runs) or 0, int(labels.max()) + 1)
+    neigh, dist = neighbor_agreement(phi, labels, args.neighbors, normalize=args.normalize)
+    picked = select_reliable(labels, agreement, neigh, args.per_class,
+                             min_run_agreement=args.min_run_agreement,
+                             min_neighbor_agreement=args.min_neighbor_agreement,
+                             mean_distance=dist, n_classes=k)
+    rows = [{"index": int(i), "label": int(c), "run_agreement": float(r),
+             "neighbor_agreement": float(a)}
+            for i, c, r, a in zip(picked.indices, picked.labels, picked.run_agreement,
+                                  picked.neighbor_agreement, strict=True)]
+    summary: dict[str, Any] = {
+        **provenance(argv, "reliable"),
+        "runs": os.path.abspath(args.runs), "per_class": args.per_class,
+        "neighbors": args.neighbors, "normalize": args.normalize,
+        "min_run_agreement": args.min_run_agreement,
+        "min_neighbor_agreement": args.min_neighbor_agreement,
+        "n": len(rows), "counts": picked.counts.tolist(), "eligible": picked.eligible.tolist(),
+    }
+    if truth is not None:
+        summary.update(reliable_accuracy(truth, labels, picked))
+    write_text_atomic(out, csv_text(rows, ["index", "label", "run_agreement",
+                                       "neighbor_agreement"]))
+    write_json_atomic(summary_path, summary)
+    short = [c for c in range(k) if picked.counts[c] < args.per_class]
+    if short:
+        print(f"{PROG}: note: {len(short)} of {k} classes have fewer than {args.per_class} "
+              f"reliable points (fewest: {int(picked.counts.min())})", file=sys.stderr)
+    if not args.quiet:
+        lines = [f"wrote {out} ({len(rows)} points, up to {args.per_class} per class)"]
+        if truth is not None:
+            lines.append(f"accuracy {summary['accuracy']:.4f} on {summary['n']} points")
+        print("\n".join(lines))
+    return EXIT_OK
+
+
+def _recorded_k(directory: Path) -> int | None:
+    """``k`` from ``directory/config.json`` when it records one (classes may be empty)."""
+    try:
+        k = json.loads((directory / "config.json").read_text()).get("k")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return k if isinstance(k, int) and k >= 1 else None
+
+
+def _load_vector(path: Path, n: int) -> np.ndarray:
+    """A float vector of length n (agreement.npy): InputError when it is not one."""
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except Exception as exc:  # unreadable, pickled, truncated: an unusable file
+        raise InputError(path, f"cannot read .npy file ({type(exc).__name__})") from exc
+    if arr.shape != (n,) or arr.dtype.kind != "f" or not np.all(np.isfinite(arr)):
+        raise InputError(path, f"expected {n} finite floats, got shape {arr.shape} "
+                         f"dtype {arr.dtype}")
+    return arr.astype(np.float64)
+

@@ -1,0 +1,90 @@
+"""Run tasks in this process or in a pool of spawned processes, one torch thread each.
+
+Every process (this one too, while it works) uses one torch thread, so a result does not
+depend on how many processes share the work. A worker exits as soon as the process that
+started it is gone (a watchdog thread compares ``os.getppid()`` with the parent's pid), so
+killing a command never leaves its workers computing.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any, TypeVar
+
+import torch
+
+__all__ = ["WATCHDOG_INTERVAL_S", "execute"]
+
+#: Seconds between two checks of a worker's watchdog that its parent is alive.
+WATCHDOG_INTERVAL_S = 0.5
+
+T = TypeVar("T")
+
+#: Per-process state given to every task (set by :func:`_init_worker`).
+_STATE: dict[str, Any] = {}
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Exit this process at once when its parent (``parent_pid``) has died."""
+    while True:
+        if os.getppid() != parent_pid:
+            os._exit(1)
+        time.sleep(WATCHDOG_INTERVAL_S)
+
+
+def _init_worker(state: dict[str, Any], parent_pid: int | None = None) -> None:
+    """Pool initializer (also called in-process): one torch thread, the shared state, and in
+    a pool process a watchdog that ends it with its parent."""
+    torch.set_num_threads(1)
+    _STATE.clear()
+    _STATE.update(state)
+    if parent_pid is not None:
+        if os.getppid() != parent_pid:  # the parent died while this worker started
+            os._exit(1)
+        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True,
+                         name="humelabel-parent-watchdog").start()
+
+
+def _call(function: Callable[[T, dict[str, Any]], Any], task: T) -> Any:
+    return function(task, _STATE)
+
+
+def execute(function: Callable[[T, dict[str, Any]], Any], tasks: Sequence[T], jobs: int,
+            state: dict[str, Any], on_done: Callable[[T, Any], None]) -> None:
+    """Call ``function(task, state)`` for every task and ``on_done(task, result)`` after each.
+
+    ``jobs == 1`` (or a single task) runs here; else ``min(jobs, len(tasks))`` spawned
+    processes share the tasks (``function``, the tasks, ``state`` and the results must then
+    pickle, and ``function`` must be a module-level function). On an exception or Ctrl-C
+    the pending tasks are cancelled; the finished ones have been reported.
+    """
+    if not tasks:
+        return
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
+    if jobs == 1 or len(tasks) == 1:
+        threads = torch.get_num_threads()
+        _init_worker(state)
+        try:
+            for task in tasks:
+                on_done(task, function(task, _STATE))
+        finally:
+            _STATE.clear()
+            torch.set_num_threads(threads)
+        return
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=context,
+                               initializer=_init_worker, initargs=(state, os.getpid()))
+    try:
+        futures = {pool.submit(_call, function, task): task for task in tasks}
+        for future in as_completed(futures):
+            on_done(futures[future], future.result())
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)

@@ -1,0 +1,338 @@
+"""Many seeds (and configurations) of HUME combined into one labeling: :func:`fit_seeds`.
+
+With an output directory ``out`` every run is a complete run directory, written atomically as
+soon as its seed finishes, with its generalization score cached next to it::
+
+    out/runs/<seed>/                 labels.npy, model.safetensors, config.json, ..., score.json
+    out/grid/<config>/runs/<seed>/   the same, with a grid of configurations (select)
+
+Called again with the same settings it reuses every finished run whose config.json matches
+(:func:`humelabel.runs.fitting.existing_run`) and fits only the missing ones. The
+generalization scorer (phi2 whitened) is fitted once per call and shared by every run and
+process. :meth:`MultiSeedResult.save` writes the combination at the top of ``out``
+(:mod:`humelabel.runs.outputs`), ``config.json`` last.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..io.rundir import LABELS, SELECT_CSV, provenance
+from .ensemble import Ensemble, combine_labelings
+from .fitting import FitInputs, FitSettings, existing_run, fit_one, write_run
+from .jobs import execute
+from .outputs import (
+    alignment_record,
+    commit_top_level,
+    csv_text,
+    ensemble_metrics,
+    run_rows,
+    top_level_writers,
+)
+from .scoring import ScoreOptions, cached_score, score_key, score_record, write_score
+from .select import SELECT_COLUMNS, select, select_metrics, tag
+
+__all__ = ["MultiSeedResult", "ScoreOptions", "SeedRun", "Task", "fit_seeds",
+           "score_labelings"]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work: fit seed ``seed`` (``fit``) into ``run_dir`` (when given), then score
+    its labels (or ``labels``, or the labels already in ``run_dir``); with ``run_dir`` the
+    score is cached in ``run_dir/score.json``."""
+
+    name: str
+    run_dir: str | None = None
+    seed: int = 0
+    overrides: dict[str, Any] = field(default_factory=dict)
+    fit: bool = False
+    labels: np.ndarray | None = None
+
+
+def do_task(task: Task, state: dict[str, Any]) -> dict[str, Any]:
+    """Run one task; returns ``{"name", "labels", "score", "seconds", "fitted"}``."""
+    start = time.perf_counter()
+    if task.fit:
+        est, metrics, config = fit_one(state["settings"], state["inputs"], task.seed,
+                                       verbose=state["verbose"], overrides=task.overrides)
+        labels = np.asarray(est.labels_, dtype=np.int64)
+        if task.run_dir is not None:
+            config["part_of"] = {"out": state["out"], "seed": task.seed,
+                                 "grid_overrides": task.overrides}
+            write_run(task.run_dir, True, est, config, metrics, state["protect"])
+    elif task.labels is not None:
+        labels = task.labels
+    else:
+        assert task.run_dir is not None
+        labels = np.load(Path(task.run_dir) / LABELS, allow_pickle=False)
+    score = None
+    if "scorer" in state:  # a lone run is not scored: there is nothing to choose
+        record = score_record(state["score_key"], labels,
+                              state["scorer"].fold_accuracies(labels))
+        if task.run_dir is not None:
+            write_score(task.run_dir, record)
+        score = record["score"]
+    return {"name": task.name, "labels": labels, "score": score,
+            "seconds": time.perf_counter() - start, "fitted": task.fit}
+
+
+def score_labelings(labelings: Sequence[np.ndarray], state: dict[str, Any], jobs: int
+                    ) -> list[float]:
+    """Generalization scores of labelings (each (n,)) with the scorer of ``state``."""
+    tasks = [Task(name=str(i), labels=np.asarray(lab)) for i, lab in enumerate(labelings)]
+    scores: dict[str, float] = {}
+    execute(do_task, tasks, jobs, state, lambda t, r: scores.__setitem__(t.name, r["score"]))
+    return [scores[t.name] for t in tasks]
+
+
+@dataclass
+class SeedRun:
+    """One run: ``name`` (e.g. ``runs/3`` or ``grid/<config>/runs/3``), its seed, folder
+    (None without an output directory), grid overrides, labels (n_eval,) and score."""
+
+    name: str
+    seed: int
+    run_dir: Path | None
+    overrides: dict[str, Any]
+    config_tag: str | None = None
+    labels: np.ndarray | None = None
+    score: float | None = None
+    reused: bool = False
+
+
+@dataclass
+class MultiSeedResult:
+    """What :func:`fit_seeds` found.
+
+    Attributes:
+        runs: the combined runs (with a grid: the selected configuration's).
+        ensemble: their combination (labels, agreement, reference, maps, ...).
+        all_runs: every run (every configuration's).
+        metrics: with truth, the combination's metrics.json.
+        select_rows: with a grid, one row of select.csv per configuration.
+    """
+
+    runs: list[SeedRun]
+    ensemble: Ensemble
+    all_runs: list[SeedRun]
+    n_classes: int
+    seeds: list[int]
+    settings: FitSettings
+    inputs: FitInputs
+    score_key: dict[str, Any]
+    jobs: int
+    seconds: float
+    metrics: dict[str, Any] | None = None
+    configs: list[dict[str, float]] | None = None
+    select_rows: list[dict[str, Any]] | None = None
+    selected: str | None = None
+
+    @property
+    def labels_(self) -> np.ndarray:
+        """(n_eval,) int64 the majority vote."""
+        return self.ensemble.labels
+
+    @property
+    def agreement_(self) -> np.ndarray:
+        """(n_eval,) float64 fraction of runs that agree with the vote, per row."""
+        return self.ensemble.agreement
+
+    def runs_csv(self) -> str:
+        rows, columns = run_rows([r.name for r in self.runs], [r.seed for r in self.runs],
+                                 self.ensemble, self.inputs.truth)
+        for row, run in zip(rows, self.runs, strict=True):
+            if run.score is None:  # a lone run, not scored
+                row["score"] = ""
+        return csv_text(rows, columns)
+
+    def alignment(self) -> dict[str, Any]:
+        """alignment.json: run folders relative to the output directory, and their maps."""
+        return alignment_record(self.ensemble, [r.name for r in self.runs], self.n_classes)
+
+    def config(self) -> dict[str, Any]:
+        """The top-level config.json of ``fit --seeds`` / ``--select``."""
+        s, inputs = self.settings, self.inputs
+        config: dict[str, Any] = {
+            **provenance(s.argv, "select" if self.configs is not None else "multi-seed"),
+            "k": s.k, "preset": s.preset, "overrides": inputs.overrides, "seeds": self.seeds,
+            "jobs": self.jobs, "mode": "inductive" if inputs.inductive else "transductive",
+            "normalize": s.normalize, "phi2_scaling": s.phi2_scaling,
+            "device_requested": s.device, "inputs": inputs.files,
+            "score": {**self.score_key, "data": inputs.eval_role},
+            "runs": [{"run": r.name, "seed": r.seed, "score": r.score, "reused": r.reused}
+                     for r in self.runs],
+            "reference": self.runs[self.ensemble.reference].name, "seconds": self.seconds,
+        }
+        if self.configs is not None:
+            config["grid"] = self.configs
+            config["selected"] = {"config": self.selected,
+                                  **next(c for c in self.configs if tag(c) == self.selected)}
+        return config
+
+    def record(self) -> dict[str, Any]:
+        """A short account of the combination (for ``run``'s config.json)."""
+        ens = self.ensemble
+        return {
+            "seeds": self.seeds,
+            "combination": "single run" if len(self.runs) == 1 else (
+                f"{len(self.runs)} runs: generalization score, Hungarian alignment, "
+                "majority vote"),
+            "generalization_scores": [r.score for r in self.runs],
+            "reference_seed_index": int(ens.reference),
+            "mean_agreement": float(ens.agreement.mean()), "score": self.score_key,
+            "runs": [{"run": r.name, "seed": r.seed, "score": r.score, "reused": r.reused}
+                     for r in self.runs],
+            "fit_seconds": self.seconds,
+        }
+
+    def save(self, out: str | os.PathLike[str], *, command: str = "fit",
+             config: dict[str, Any] | None = None, fill: Callable[[Path], None] | None = None,
+             known: Sequence[str] = ()) -> None:
+        """Write the top level of ``out`` (whose runs are there already), config.json last.
+
+        ``config`` replaces the default :meth:`config`; ``fill(folder)`` writes more files
+        (e.g. a report) among them; ``known``: names of such files an earlier call may have
+        left, removed when not written again; the manifest is ``command``'s.
+        """
+        extra = {}
+        metrics = self.metrics
+        if self.select_rows is not None:
+            columns = SELECT_COLUMNS + (["acc", "nmi", "ari"] if self.inputs.truth is not None
+                                        else [])
+            extra[SELECT_CSV] = csv_text(self.select_rows, columns)
+        writers = top_level_writers(self.ensemble, self.runs_csv(), self.alignment(), metrics,
+                                    config if config is not None else self.config(), extra)
+        commit_top_level(Path(out), writers, command, fill, known)
+
+
+def _plan(out: Path | None, seeds: Sequence[int], configs: list[dict[str, float]] | None
+          ) -> list[SeedRun]:
+    runs = []
+    for config in configs or [{}]:
+        name = tag(config) if configs is not None else None
+        prefix = f"grid/{name}/" if name is not None else ""
+        for seed in seeds:
+            runs.append(SeedRun(name=f"{prefix}runs/{seed}", seed=seed, overrides=config,
+                                run_dir=out / prefix / "runs" / str(seed) if out else None,
+                                config_tag=name))
+    return runs
+
+
+def fit_seeds(
+    phi1: np.ndarray, phi2: np.ndarray, n_classes: int, seeds: Sequence[int], *,
+    phi1_eval: np.ndarray | None = None, phi2_eval: np.ndarray | None = None,
+    truth: np.ndarray | None = None, out: str | os.PathLike[str] | None = None,
+    overwrite: bool = False, jobs: int = 1, preset: str = "fast",
+    overrides: dict[str, Any] | None = None, normalize: bool = True,
+    phi2_scaling: str = "global", device: str = "auto", diagnose: bool = False,
+    grid: list[dict[str, float]] | None = None, score: ScoreOptions | None = None,
+    files: dict[str, dict[str, Any]] | None = None, argv: Sequence[str] | None = None,
+    protect: Sequence[str] = (), verbose: bool = False,
+    progress: Callable[[str], None] | None = None, save: bool = True,
+) -> MultiSeedResult:
+    """Fit HUME once per seed (per configuration of ``grid``) and combine the runs.
+
+    Args:
+        phi1: (n, d1) the representation to label; phi2: (n, d2) the second view.
+        n_classes: k. seeds: the seeds (R of them).
+        phi1_eval, phi2_eval: (m, d1), (m, d2) inductive mode: the rows to label.
+        truth: (n or m,) true labels, for metrics only.
+        out: output directory; runs are written to and reused from ``out/runs/<seed>/``
+            (``out/grid/<config>/runs/<seed>/`` with ``grid``), and with ``save`` the
+            combination to the top. ``overwrite`` redoes runs made with other settings
+            (else they raise InputError before anything is fitted).
+        jobs: processes (one torch thread each; the results do not depend on it).
+        grid: configurations (dicts of hyperparameters) to select from by the score of
+            their combined labeling (:mod:`humelabel.runs.select`).
+        score: the generalization score's settings; files: input records for config.json
+            (default: checksums of the arrays); argv: the command, for provenance;
+            protect: files the outputs must never replace; progress: called with messages.
+
+    Returns:
+        The combination (``labels_`` (n_eval,), ``agreement_``) and every run.
+    """
+    start = time.perf_counter()
+    score = score or ScoreOptions()
+    inputs = FitInputs(phi1=phi1, phi2=phi2, phi1_eval=phi1_eval, phi2_eval=phi2_eval,
+                       truth=truth, files=dict(files or {}), overrides=dict(overrides or {}))
+    inputs.fill_files()
+    settings = FitSettings(k=n_classes, preset=preset, normalize=normalize,
+                           phi2_scaling=phi2_scaling, device=device, diagnose=diagnose,
+                           argv=argv)
+    out_path = Path(out) if out is not None else None
+    runs = _plan(out_path, seeds, grid)
+    record = inputs.files[inputs.eval_role]
+    key = score_key(score, record["sha256"], record.get("key"))
+    n_eval = inputs.eval_phi2.shape[0]
+    tasks: list[Task] = []
+    for run in runs:  # which runs exist already, and do they match? (before any work)
+        if run.run_dir is not None and run.run_dir.exists():
+            found = existing_run(run.run_dir, settings, inputs, run.seed, run.overrides,
+                                 n_eval, overwrite)
+            if found is not None:
+                run.labels, run.reused = found, True
+                run.score = cached_score(run.run_dir, key, found)
+                if run.score is None and not (grid is None and len(runs) == 1):
+                    tasks.append(Task(name=run.name, run_dir=str(run.run_dir)))
+                continue
+        tasks.append(Task(name=run.name, seed=run.seed, overrides=run.overrides, fit=True,
+                          run_dir=str(run.run_dir) if run.run_dir is not None else None))
+    if out_path is not None:
+        (out_path / ("grid" if grid is not None else "runs")).mkdir(parents=True,
+                                                                     exist_ok=True)
+    state: dict[str, Any] = {
+        "settings": settings, "inputs": inputs, "score_key": key, "protect": list(protect),
+        "verbose": verbose and jobs == 1, "out": os.path.abspath(out) if out else None,
+    }
+    lone = grid is None and len(runs) == 1
+    if (tasks and not lone) or grid is not None:
+        state["scorer"] = score.scorer(inputs.eval_phi2)  # whitened once for every run
+    say = progress or (lambda message: None)
+    say(f"{len(runs)} runs: {sum(r.reused for r in runs)} finished earlier, "
+        f"{sum(t.fit for t in tasks)} to fit, jobs {jobs}")
+    by_name = {run.name: run for run in runs}
+    done = [0]
+
+    def on_done(task: Task, result: dict[str, Any]) -> None:
+        run = by_name[task.name]
+        run.labels, run.score = result["labels"], result["score"]
+        done[0] += 1
+        verb = "fitted" if result["fitted"] else "scored"
+        scored = "" if result["score"] is None else f", score {result['score']:.4f}"
+        say(f"[{done[0]}/{len(tasks)}] {task.name}: {verb} in {result['seconds']:.1f} s"
+            + scored)
+
+    execute(do_task, tasks, jobs, state, on_done)
+
+    select_rows, selected = None, None
+    if grid is not None:
+        members = {tag(c): ([r.labels for r in runs if r.config_tag == tag(c)],
+                            [r.score for r in runs if r.config_tag == tag(c)]) for c in grid}
+        select_rows, selected, combined = select(
+            grid, members, n_classes, lambda labs: score_labelings(labs, state, jobs), truth)
+    chosen = [run for run in runs if run.config_tag == selected]
+    ens = combine_labelings([r.labels for r in chosen],
+                            [0.0 if r.score is None else r.score for r in chosen],
+                            n_classes=n_classes)
+    metrics = None
+    if truth is not None:
+        rows, _ = run_rows([r.name for r in chosen], [r.seed for r in chosen], ens, truth)
+        metrics = ensemble_metrics(ens, truth, rows)
+        if select_rows is not None:
+            metrics["select"] = select_metrics(select_rows)
+    result = MultiSeedResult(
+        runs=chosen, ensemble=ens, all_runs=runs, n_classes=n_classes, seeds=list(seeds),
+        settings=settings, inputs=inputs, score_key=key, jobs=jobs,
+        seconds=time.perf_counter() - start, metrics=metrics, configs=grid,
+        select_rows=select_rows, selected=selected)
+    if out_path is not None and save:
+        result.save(out_path)
+    return result

@@ -1,0 +1,101 @@
+"""Label-free configuration selection (``fit --select``): a grid of tau, entropy weight and
+outer learning rate; every configuration's runs are combined and the combination with the
+best generalization score is kept.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..analysis.metrics import evaluate
+from ..core.presets import resolve
+from .ensemble import Ensemble, combine_labelings
+from .outputs import spearman
+
+__all__ = ["SELECT_COLUMNS", "SELECT_FACTORS", "grid", "select", "select_metrics", "tag"]
+
+#: Default factors of the ``--select`` grid, applied to the resolved base values.
+SELECT_FACTORS = {"tau": (0.5, 1.0, 2.0), "entropy_weight": (0.5, 1.0, 2.0),
+                  "outer_lr": (0.3, 1.0, 3.0)}
+_GRID_TAGS = {"tau": "tau", "entropy_weight": "ew", "outer_lr": "lr"}
+
+#: Columns of select.csv (then acc, nmi, ari with truth).
+SELECT_COLUMNS = ["config", "tau", "entropy_weight", "outer_lr", "runs", "score", "selected"]
+
+
+def grid(preset: str, overrides: dict[str, Any],
+         values: dict[str, Sequence[float] | None] | None = None) -> list[dict[str, float]]:
+    """The grid: one dict of tau / entropy_weight / outer_lr per configuration.
+
+    ``values[name]`` lists the values of an axis; missing or None: :data:`SELECT_FACTORS`
+    times the value ``preset`` with ``overrides`` resolves to.
+
+    Raises:
+        ValueError: a tau or outer_lr value is not > 0.
+    """
+    base = resolve(preset, overrides)
+    axes = {}
+    for name, factors in SELECT_FACTORS.items():
+        given = (values or {}).get(name)
+        chosen = ([float(v) for v in given] if given is not None
+                  else [float(base[name]) * f for f in factors])
+        if name != "entropy_weight" and any(v <= 0 for v in chosen):
+            raise ValueError(f"{name} values must be > 0")
+        axes[name] = sorted(set(chosen))
+    return [{"tau": t, "entropy_weight": e, "outer_lr": lr}
+            for t in axes["tau"] for e in axes["entropy_weight"] for lr in axes["outer_lr"]]
+
+
+def tag(config: dict[str, float]) -> str:
+    """Folder name of a configuration, e.g. ``tau0.3_ew10_lr0.01``."""
+    return "_".join(f"{_GRID_TAGS[name]}{value:.6g}" for name, value in config.items())
+
+
+def select(configs: Sequence[dict[str, float]], members: dict[str, tuple[list[np.ndarray],
+           list[float]]], n_classes: int, score_many: Callable[[list[np.ndarray]], list[float]],
+           truth: np.ndarray | None = None
+           ) -> tuple[list[dict[str, Any]], str, dict[str, Ensemble]]:
+    """Score every configuration's combined labeling; return select.csv rows, the best
+    configuration's tag and every configuration's combination.
+
+    ``members[tag]`` holds that configuration's labelings (each (n,)) and their scores;
+    ``score_many`` scores labelings (the votes of configurations with several runs; a single
+    run's vote is the run, whose score is known). Ties go to the first configuration.
+    """
+    combined = {}
+    for config in configs:
+        labelings, scores = members[tag(config)]
+        combined[tag(config)] = combine_labelings(labelings, scores, n_classes=n_classes)
+    voted = [name for name, (labelings, _) in members.items() if len(labelings) > 1]
+    scores = dict(zip(voted, score_many([combined[name].labels for name in voted]),
+                      strict=True))
+    rows = []
+    for config in configs:
+        name = tag(config)
+        ens = combined[name]
+        row: dict[str, Any] = {"config": name, **config, "runs": len(members[name][0]),
+                               "score": scores.get(name, float(ens.scores[0])), "selected": 0}
+        if truth is not None:
+            metrics = evaluate(truth, ens.labels)
+            row.update(acc=metrics["acc"], nmi=metrics["nmi"], ari=metrics["ari"])
+        rows.append(row)
+    best = max(range(len(rows)), key=lambda i: (rows[i]["score"], -i))
+    rows[best]["selected"] = 1
+    return rows, rows[best]["config"], combined
+
+
+def select_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """How close the label-free pick comes to the best configuration by ground truth."""
+    chosen = next(row for row in rows if row["selected"])
+    best = max(rows, key=lambda row: row["acc"])
+    accs = sorted((row["acc"] for row in rows), reverse=True)
+    rho, p = spearman(np.array([r["score"] for r in rows]), np.array([r["acc"] for r in rows]))
+    return {"configs": len(rows), "selected": chosen["config"], "selected_acc": chosen["acc"],
+            "best_config_by_truth": best["config"], "best_acc": best["acc"],
+            "selected_acc_rank": accs.index(chosen["acc"]) + 1,
+            "median_config_acc": statistics.median(accs),
+            "score_acc_spearman": rho, "score_acc_spearman_p": p}

@@ -1,0 +1,146 @@
+"""The multi-seed library (:mod:`humelabel.runs.multiseed`, :mod:`humelabel.runs.jobs`):
+the Python API equals ``fit --seeds``, ``predict --model`` reproduces a combination, and
+workers die with their parent."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_cli_runs import D1, D2, K, data, fit_argv, run_ok  # noqa: F401 (fixture)
+
+from humelabel.runs.multiseed import fit_seeds
+from humelabel.runs.scoring import ScoreOptions
+
+TINY_HYPER = {"iterations": 3, "inner_steps": 3, "num_subsets": 2, "subset_size": 50}
+
+
+def predict(model: Path, phi1: Path, out: Path, capsys: pytest.CaptureFixture[str]
+            ) -> np.ndarray:
+    run_ok(["predict", "--model", str(model), "--phi1", str(phi1), "--out", str(out),
+            "--quiet"], capsys)
+    return np.load(out)
+
+
+def test_predict_on_fit_seeds_reproduces_the_vote(
+    data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]  # noqa: F811
+) -> None:
+    out = tmp_path / "multi"
+    run_ok(fit_argv(data, out, "--seeds", "0-2"), capsys)
+    assert (out / "alignment.json").is_file()
+    np.testing.assert_array_equal(predict(out, data["phi1"], tmp_path / "p.npy", capsys),
+                                  np.load(out / "labels.npy"))
+
+
+def test_predict_on_inductive_fit_seeds_reproduces_the_eval_vote(
+    data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]  # noqa: F811
+) -> None:
+    rng = np.random.default_rng(1)
+    for role, dim in (("phi1_eval", D1), ("phi2_eval", D2)):
+        data[role] = tmp_path / f"{role}.npy"
+        np.save(data[role], rng.normal(size=(30, dim)).astype(np.float32))
+    out = tmp_path / "multi"
+    run_ok(fit_argv(data, out, "--seeds", "0-2", "--phi1-eval", str(data["phi1_eval"]),
+                    "--phi2-eval", str(data["phi2_eval"])), capsys)
+    np.testing.assert_array_equal(predict(out, data["phi1_eval"], tmp_path / "p.npy", capsys),
+                                  np.load(out / "labels.npy"))
+
+
+def test_python_api_equals_fit_seeds(
+    data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]  # noqa: F811
+) -> None:
+    out = tmp_path / "cli"
+    run_ok(fit_argv(data, out, "--seeds", "0-2"), capsys)
+    phi1, phi2 = np.load(data["phi1"]), np.load(data["phi2"])
+    result = fit_seeds(phi1, phi2, K, [0, 1, 2], overrides=TINY_HYPER,
+                       score=ScoreOptions(n_folds=3))
+    np.testing.assert_array_equal(result.labels_, np.load(out / "labels.npy"))
+    np.testing.assert_array_equal(result.agreement_, np.load(out / "agreement.npy"))
+    for run in result.runs:
+        np.testing.assert_array_equal(run.labels, np.load(out / run.name / "labels.npy"))
+    # With out=..., the same files as the command (and a second call reuses every run).
+    api = tmp_path / "api"
+    fit_seeds(phi1, phi2, K, [0, 1, 2], overrides=TINY_HYPER, score=ScoreOptions(n_folds=3),
+              out=api)
+    assert (api / "labels.npy").read_bytes() == (out / "labels.npy").read_bytes()
+    again = fit_seeds(phi1, phi2, K, [0, 1, 2], overrides=TINY_HYPER,
+                      score=ScoreOptions(n_folds=3), out=api)
+    assert all(run.reused for run in again.runs)
+
+
+def _children(pid: int) -> list[int]:
+    """Pids whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of ``pid`` so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
+def test_workers_exit_when_the_parent_is_killed(
+    data: dict[str, Path], tmp_path: Path  # noqa: F811
+) -> None:
+    argv = [a for a in fit_argv(data, tmp_path / "out", "--seeds", "0-3", "--jobs", "2")
+            if a != "--quiet"]
+    argv[argv.index("--iterations") + 1] = "100000"  # a fit far longer than the test
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    parent = subprocess.Popen([sys.executable, "-m", "humelabel", *argv], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and parent.poll() is None:
+            workers = [pid for pid in _children(parent.pid)
+                       if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+            if len(workers) == 2:
+                break
+            time.sleep(0.2)
+        assert len(workers) == 2, parent.stderr.read() if parent.poll() is not None else ""
+        # Kill the parent only once both workers are inside a fit: a worker still waiting
+        # for a task would exit on its closed queue even without a watchdog. Starting a
+        # worker (imports, state) is a few seconds of CPU; 8 s leaves a margin.
+        while time.monotonic() < deadline and min(map(_cpu_seconds, workers)) < 8:
+            time.sleep(0.2)
+        assert min(map(_cpu_seconds, workers)) >= 8
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+            time.sleep(0.2)
+        assert not any(_alive(pid) for pid in workers)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        for pid in workers:  # a surviving worker must not keep fitting after the test
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
