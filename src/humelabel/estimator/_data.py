@@ -58,10 +58,8 @@ def chunks(n: int, size: int = CHUNK_ROWS) -> list[slice]:
 
 def check_matrix(x: Any, name: str) -> np.ndarray:
     """x as a 2-D float array (no copy for float16/32/64 ndarrays and memmaps), finite."""
-    if not (isinstance(x, np.ndarray) and x.ndim == 2 and x.dtype in _FLOATS):
-        return check_array(x, dtype=np.float32, input_name=name)
-    if x.shape[0] == 0 or x.shape[1] == 0:
-        raise ValueError(f"{name} is empty: shape {x.shape}")
+    if not (isinstance(x, np.ndarray) and x.ndim == 2 and x.dtype in _FLOATS) or 0 in x.shape:
+        return check_array(x, dtype=np.float32, input_name=name)  # sklearn's messages
     for rows in chunks(x.shape[0]):
         if not np.isfinite(x[rows]).all():
             raise ValueError(f"{name} contains NaN or infinity")

@@ -139,6 +139,14 @@ class HUME(ClusterMixin, BaseEstimator):
         self.device = device
         self.verbose = verbose
 
+    def __sklearn_tags__(self) -> Any:
+        """A clusterer with a ``transform`` (the task-encoder logits, always float32)."""
+        from sklearn.utils import TransformerTags
+
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags = TransformerTags(preserves_dtype=["float32"])
+        return tags
+
     # ----------------------------------------------------------------- validation
     def resolved_params(self) -> dict[str, Any]:
         """The preset's hyperparameters with this estimator's overrides, validated."""
