@@ -37,18 +37,18 @@ def test_predict_reproduces_the_inductive_labels(
     assert stdout.startswith(f"wrote {out}: 30 rows")
 
 
-def _cases(data: dict[str, Path], fit: Path, tmp: Path) -> dict[str, tuple[list[str], str]]:
+def _cases(paths: dict[str, Path], fit: Path, tmp: Path) -> dict[str, tuple[list[str], str]]:
     existing = tmp / "existing.npy"
     np.save(existing, np.zeros(3, dtype=np.int64))
-    base = ["predict", "--model", str(fit), "--phi1", str(data["phi1_eval"])]
+    base = ["predict", "--model", str(fit), "--phi1", str(paths["phi1_eval"])]
     return {
         "missing model dir": (["predict", "--model", str(tmp / "nope"), "--phi1",
-                               str(data["phi1_eval"]), "--out", str(tmp / "p.npy")],
+                               str(paths["phi1_eval"]), "--out", str(tmp / "p.npy")],
                               "not found"),
         "wrong feature count": (["predict", "--model", str(fit), "--phi1",
-                                 str(data["phi2_eval"]), "--out", str(tmp / "p.npy")],
+                                 str(paths["phi2_eval"]), "--out", str(tmp / "p.npy")],
                                 "has 12 features, the model expects 8"),
-        "out is phi1": ([*base, "--out", str(data["phi1_eval"])], str(data["phi1_eval"])),
+        "out is phi1": ([*base, "--out", str(paths["phi1_eval"])], str(paths["phi1_eval"])),
         "out exists": ([*base, "--out", str(existing)], "--overwrite"),
     }
 

@@ -6,24 +6,31 @@ from sklearn.cluster import KMeans
 from humelabel import HUME, PRESETS, Spaces
 from humelabel.analysis.metrics import cluster_accuracy
 
-# Settings measured on the synthetic two-view data (conftest.spurious_two_view): over 6 seeds
-# every run reached ACC >= 0.99, while k-means on phi1 gets about 0.36.
+# Settings for the synthetic two-view data (conftest.spurious_two_view); k-means on phi1 gets
+# about 0.36 ACC.
 SMALL = dict(iterations=150, outer_lr=0.05, inner_lr=0.1, inner_steps=20, num_subsets=2,
              subset_size=300, tau=0.3, anneal=False)
+# Measured (2-core CPU, seeds 0-5, torch threads 1 and 2: identical per seed) with SMALL:
+#   paper: ACC 0.995-0.998, found - truth objective -0.0005..0.034 (seed 0 the largest);
+#   fast:  ACC 0.990-0.998, found - truth 0.0005..0.025 (threads 1); on another machine fast
+#          seed 2 reached 0.053 (-10.766 vs -10.819), so fast gets a wider margin.
+TOLERANCE = {"paper": (0.99, 0.05), "fast": (0.98, 0.08)}
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_recovers_true_classes_where_kmeans_follows_spurious_split(two_view, seed):
+@pytest.mark.parametrize("preset, seed", [("paper", 0), ("paper", 1), ("paper", 2),
+                                          ("fast", 2)])
+def test_recovers_true_classes_where_kmeans_follows_spurious_split(two_view, preset, seed):
     phi1, phi2, labels = two_view
     unit = phi1 / np.linalg.norm(phi1, axis=1, keepdims=True)
     kmeans = KMeans(3, n_init=10, random_state=0).fit_predict(unit)
     assert cluster_accuracy(labels, kmeans) < 0.6
-    model = HUME(3, random_state=seed, **SMALL).fit(phi1, phi2)
-    assert cluster_accuracy(labels, model.labels_) >= 0.95
+    model = HUME(3, preset=preset, random_state=seed, **SMALL).fit(phi1, phi2)
+    min_acc, margin = TOLERANCE[preset]
+    assert cluster_accuracy(labels, model.labels_) >= min_acc
     # the diagnostic: the found labeling scores no worse than the truth under the objective
     found = model.score_labeling(phi2, model.labels_)["loss"]
     truth = model.score_labeling(phi2, labels)["loss"]
-    assert found <= truth + 0.05
+    assert found <= truth + margin
 
 
 def test_fitted_attributes_and_predict(two_view):
