@@ -4,7 +4,7 @@ Spaces per dataset: ``minilm`` and ``mpnet`` from ``../shared/data/text/<name>/`
 folder has them; ``tfidf`` (and ``minilm`` for biomedical, which ships raw text only) computed
 once with ``humelabel embed text`` into ``benchmarks/work/embeddings/<name>/``; ``a+b``
 concatenates spaces, each L2-normalised per row and scaled to equal total variance; ``a,b``
-is a list of separate spaces (HUME then averages its generalization term over them).
+gives separate spaces, ``humelabel.Spaces`` (HUME then averages its generalization term over them).
 
 HUME runs are cached as ``benchmarks/work/hume/<dataset>-<phi1>-<phi2>-<settings hash>-<seed>``
 (.json metrics and timing, .npy labels), so the report and the phi2 comparison share runs and
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from humelabel import HUME
+from humelabel import HUME, Spaces
 from humelabel.analysis.metrics import evaluate
 from humelabel.core.presets import resolve
 from humelabel.io import save_npy_atomic, write_json_atomic
@@ -64,11 +64,11 @@ def has_space(name: str, space: str) -> bool:
                for s in space.replace(",", "+").split("+"))
 
 
-def load_space(name: str, space: str) -> np.ndarray | list[np.ndarray]:
+def load_space(name: str, space: str) -> np.ndarray | Spaces:
     """(n, d) float32; a concatenation ``a+b`` gives each block unit mean squared row norm;
-    ``a,b`` gives a list of the spaces."""
+    ``a,b`` gives several phi2 spaces (:class:`humelabel.Spaces`)."""
     if "," in space:
-        return [load_space(name, single) for single in space.split(",")]  # type: ignore[misc]
+        return Spaces(*(load_space(name, single) for single in space.split(",")))
     parts = []
     for single in space.split("+"):
         x = np.load(space_path(name, single), allow_pickle=False).astype(np.float32)

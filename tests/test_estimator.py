@@ -3,27 +3,34 @@ import pytest
 from sklearn.base import clone
 from sklearn.cluster import KMeans
 
-from humelabel import HUME, PRESETS
+from humelabel import HUME, PRESETS, Spaces
 from humelabel.analysis.metrics import cluster_accuracy
 
-# Settings measured on the synthetic two-view data (conftest.spurious_two_view): over 6 seeds
-# every run reached ACC >= 0.99, while k-means on phi1 gets about 0.36.
+# Settings for the synthetic two-view data (conftest.spurious_two_view); k-means on phi1 gets
+# about 0.36 ACC.
 SMALL = dict(iterations=150, outer_lr=0.05, inner_lr=0.1, inner_steps=20, num_subsets=2,
              subset_size=300, tau=0.3, anneal=False)
+# Measured (2-core CPU, seeds 0-5, torch threads 1 and 2: identical per seed) with SMALL:
+#   paper: ACC 0.995-0.998, found - truth objective -0.0005..0.034 (seed 0 the largest);
+#   fast:  ACC 0.990-0.998, found - truth 0.0005..0.025 (threads 1); on another machine fast
+#          seed 2 reached 0.053 (-10.766 vs -10.819), so fast gets a wider margin.
+TOLERANCE = {"paper": (0.99, 0.05), "fast": (0.98, 0.08)}
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_recovers_true_classes_where_kmeans_follows_spurious_split(two_view, seed):
+@pytest.mark.parametrize("preset, seed", [("paper", 0), ("paper", 1), ("paper", 2),
+                                          ("fast", 2)])
+def test_recovers_true_classes_where_kmeans_follows_spurious_split(two_view, preset, seed):
     phi1, phi2, labels = two_view
     unit = phi1 / np.linalg.norm(phi1, axis=1, keepdims=True)
     kmeans = KMeans(3, n_init=10, random_state=0).fit_predict(unit)
     assert cluster_accuracy(labels, kmeans) < 0.6
-    model = HUME(3, random_state=seed, **SMALL).fit(phi1, phi2)
-    assert cluster_accuracy(labels, model.labels_) >= 0.95
+    model = HUME(3, preset=preset, random_state=seed, **SMALL).fit(phi1, phi2)
+    min_acc, margin = TOLERANCE[preset]
+    assert cluster_accuracy(labels, model.labels_) >= min_acc
     # the diagnostic: the found labeling scores no worse than the truth under the objective
     found = model.score_labeling(phi2, model.labels_)["loss"]
     truth = model.score_labeling(phi2, labels)["loss"]
-    assert found <= truth + 0.05
+    assert found <= truth + margin
 
 
 def test_fitted_attributes_and_predict(two_view):
@@ -163,22 +170,102 @@ def test_kmeans_init_starts_from_centroids(two_view):
 
 
 def test_several_phi2_spaces(two_view) -> None:
-    """A list of phi2 spaces: the same space twice gives the ridge search exactly the same
-    objective, so the same labels; scoring and evaluation inputs follow the list."""
+    """Spaces(...): the same space twice gives the ridge search exactly the same objective, so
+    the same labels; scoring and evaluation inputs follow the spaces."""
     phi1, phi2, labels = two_view
     settings = dict(preset="fast", iterations=15, subset_size=300, split_pool=4,
                     random_state=0)
     one = HUME(3, **settings).fit(phi1, phi2)
-    two = HUME(3, **settings).fit(phi1, [phi2, phi2])
+    two = HUME(3, **settings).fit(phi1, Spaces(phi2, phi2))
     np.testing.assert_array_equal(one.labels_, two.labels_)
     assert isinstance(two.phi2_center_, list) and len(two.phi2_scale_) == 2
-    assert two.score_labeling([phi2, phi2], labels) == pytest.approx(
+    assert two.score_labeling(Spaces(phi2, phi2), labels) == pytest.approx(
         one.score_labeling(phi2, labels), rel=1e-6)
     with pytest.raises(ValueError, match="fitted on 2 phi2 spaces"):
-        two.score_labeling([phi2], labels)
+        two.score_labeling(Spaces(phi2), labels)
     with pytest.raises(ValueError, match=r"but phi2\[1\] has 10"):
-        HUME(3, **settings).fit(phi1, [phi2, phi2[:10]])
+        HUME(3, **settings).fit(phi1, Spaces(phi2, phi2[:10]))
     with pytest.raises(ValueError, match="phi2_eval has 1 spaces"):
-        HUME(3, **settings).fit(phi1, [phi2, phi2], phi1[:20], [phi2[:20]])
-    with pytest.raises(ValueError, match="empty list"):
-        HUME(3, **settings).fit(phi1, [])
+        HUME(3, **settings).fit(phi1, Spaces(phi2, phi2), phi1[:20], Spaces(phi2[:20]))
+    with pytest.raises(ValueError, match="exactly when phi2 is Spaces"):
+        HUME(3, **settings).fit(phi1, Spaces(phi2, phi2), phi1[:20], phi2[:20])
+    with pytest.raises(ValueError, match="at least one"):
+        Spaces()
+
+
+def test_a_plain_list_is_one_array_never_several_spaces(two_view) -> None:
+    """fit(phi1, list) reads the list as one (n, d2) array (check_array); a list of two 2-D
+    arrays is a 3-D array and is refused in one line, not taken as two spaces."""
+    phi1, phi2, _ = two_view
+    settings = dict(iterations=3, subset_size=100, random_state=0)
+    as_list = HUME(3, **settings).fit(phi1, phi2.tolist())
+    as_array = HUME(3, **settings).fit(phi1, phi2)
+    np.testing.assert_array_equal(as_list.coef_, as_array.coef_)
+    assert not isinstance(as_list.phi2_center_, list)
+    with pytest.raises(ValueError, match="dim 3"):
+        HUME(3, **settings).fit(phi1, [phi2, phi2])
+
+
+TINY = dict(iterations=3, inner_steps=2, num_subsets=1, subset_size=100)
+
+
+def test_fit_predict_passes_the_evaluation_pair(two_view) -> None:
+    phi1, phi2, _ = two_view
+    inductive = HUME(3, random_state=0, **TINY).fit_predict(phi1[:500], phi2[:500],
+                                                            phi1[500:], phi2[500:])
+    fitted = HUME(3, random_state=0, **TINY).fit(phi1[:500], phi2[:500], phi1[500:],
+                                                 phi2[500:])
+    assert inductive.shape == (100,)
+    np.testing.assert_array_equal(inductive, fitted.labels_)
+    transductive = HUME(3, random_state=0, **TINY).fit_predict(phi1, phi2)
+    assert transductive.shape == (600,)
+    with pytest.raises(ValueError, match="two representations"):
+        HUME(3, **TINY).fit_predict(phi1)
+
+
+def test_random_state_accepts_int_randomstate_generator_and_none(two_view) -> None:
+    """The same object state gives the same seed and coef_; the object advances (sklearn)."""
+    phi1, phi2, _ = two_view
+
+    def coef(random_state):
+        model = HUME(3, random_state=random_state, **TINY).fit(phi1, phi2)
+        assert 0 <= model.seed_ <= 2**32 - 1
+        return model.seed_, model.coef_
+
+    seed, by_int = coef(np.int64(5))
+    assert seed == 5
+    np.testing.assert_array_equal(by_int, coef(5)[1])
+    for make in (np.random.RandomState, np.random.default_rng):
+        first, second = coef(make(3)), coef(make(3))
+        assert first[0] == second[0]
+        np.testing.assert_array_equal(first[1], second[1])
+        state = make(3)
+        assert coef(state)[0] != coef(state)[0]  # the passed object advanced
+    np.random.seed(11)
+    a = coef(None)
+    np.random.seed(11)
+    np.testing.assert_array_equal(a[1], coef(None)[1])  # None: numpy's global RandomState
+    for bad in (-1, 2**32, 1.5, True, "0"):
+        with pytest.raises(ValueError, match="random_state|seeds must be"):
+            HUME(3, random_state=bad, **TINY).fit(phi1, phi2)
+
+
+def test_predict_proba_and_transform(two_view) -> None:
+    phi1, phi2, _ = two_view
+    model = HUME(3, random_state=0, **TINY).fit(phi1, phi2)
+    logits = model.transform(phi1)
+    unit = phi1 / np.linalg.norm(phi1, axis=1, keepdims=True)
+    np.testing.assert_allclose(logits, unit @ model.coef_.T, rtol=1e-5, atol=1e-6)
+    assert model.tau_ == model.history_[-1]["tau"] == model.params_["tau"]
+    proba = model.predict_proba(phi1)
+    assert proba.shape == (600, 3) and proba.dtype == np.float32 and (proba >= 0).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    # sparsemax keeps the order of the logits: the mode of the soft label is the hard label
+    np.testing.assert_array_equal(proba.argmax(axis=1), model.predict(phi1))
+    raw = HUME(3, random_state=0, normalize=False, **TINY).fit(phi1, phi2)
+    np.testing.assert_allclose(raw.transform(phi1), phi1 @ raw.coef_.T, rtol=1e-5, atol=1e-5)
+    annealed = HUME(3, random_state=0, anneal=True, tau=1.0, **{**TINY, "iterations": 101})
+    annealed.fit(phi1, phi2)
+    assert annealed.tau_ == pytest.approx(0.1)  # divided by 10 at step 100
+    with pytest.raises(ValueError, match="features"):
+        model.predict_proba(phi1[:, :5])

@@ -6,6 +6,6 @@ which a linear classifier trained in a second representation phi2 generalizes be
 
 from ._version import __version__
 from .core.presets import PRESETS  # noqa: E402
-from .estimator import HUME  # noqa: E402
+from .estimator import HUME, Spaces  # noqa: E402
 
-__all__ = ["HUME", "PRESETS", "__version__"]
+__all__ = ["HUME", "PRESETS", "Spaces", "__version__"]

@@ -22,7 +22,7 @@ import numpy as np
 from scipy.stats import pearsonr, spearmanr
 from sklearn.cluster import KMeans
 
-from ..estimator import HUME
+from ..estimator import HUME, Spaces
 from .metrics import cluster_accuracy, nmi
 
 #: Default fractions of reassigned points.
@@ -179,7 +179,7 @@ def _correlations(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, fl
 
 def correlation_analysis(
     phi1: np.ndarray,
-    phi2: np.ndarray,
+    phi2: np.ndarray | Spaces,
     truth: np.ndarray,
     model: HUME,
     *,
@@ -188,8 +188,9 @@ def correlation_analysis(
     progress: Callable[[int, int], None] | None = None,
     **perturbation: Any,
 ) -> CorrelationResult:
-    """Score labelings near ``truth`` (n,) with ``model``'s objective on phi2 (n, d2) and
-    correlate the objective with the distance to the truth.
+    """Score labelings near ``truth`` (n,) with ``model``'s objective on phi2 (n, d2), or on
+    several phi2 spaces (:class:`humelabel.Spaces`), and correlate the objective with the
+    distance to the truth.
 
     ``model`` is a (fitted or unfitted) :class:`HUME` whose hyperparameters define the
     objective; ``perturbation`` goes to :func:`perturbed_labelings` (phi1 (n, d1) is used for

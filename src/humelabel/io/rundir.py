@@ -132,12 +132,22 @@ def jsonl(records: Sequence[dict[str, Any]]) -> str:
 def save_model_bytes(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
     """safetensors bytes of ``tensors`` with ``metadata``, the same bytes for the same input.
 
-    safetensors keeps the metadata dict's order, so it is sorted here (byte-reproducible).
+    safetensors (0.8) writes the metadata in the order of a Rust HashMap, which changes from
+    process to process, so the header is rewritten here with the metadata keys sorted and the
+    tensor entries in file order (the data bytes are untouched; safe_open reads it as before).
     """
     from safetensors.numpy import save
 
     ordered = {key: np.ascontiguousarray(tensors[key]) for key in sorted(tensors)}
-    return save(ordered, metadata={key: str(metadata[key]) for key in sorted(metadata)})
+    raw = save(ordered, metadata={key: str(metadata[key]) for key in sorted(metadata)})
+    size = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + size])
+    meta = header.pop("__metadata__", {})
+    entries = sorted(header.items(), key=lambda item: (item[1]["data_offsets"], item[0]))
+    text = json.dumps({"__metadata__": {key: meta[key] for key in sorted(meta)},
+                       **dict(entries)}, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)  # safetensors aligns the data start to 8 bytes
+    return len(text).to_bytes(8, "little") + text + raw[8 + size:]
 
 
 def load_model_file(path: PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:

@@ -1,19 +1,10 @@
-"""Seeds: the one rule every command and the Python API apply, and the seed-list parser."""
+"""Seed lists for the multi-seed commands; the seed rule itself is :mod:`humelabel.core.seeds`."""
 
 from __future__ import annotations
 
+from ..core.seeds import MAX_SEED, check_seed
+
 __all__ = ["MAX_SEED", "MAX_SEEDS", "check_seed", "parse_seeds"]
-
-#: Largest seed accepted anywhere (numpy and scikit-learn take seeds below 2**32).
-MAX_SEED = 2**32 - 1
-
-
-def check_seed(seed: int) -> int:
-    """seed as an int, or ValueError unless it is an integer in 0..MAX_SEED."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"seeds must be integers in 0..{MAX_SEED}, got {seed!r}")
-    return int(seed)
-
 
 #: Largest seed range expanded by :func:`parse_seeds` (guards against typos like 0-1000000).
 MAX_SEEDS = 100_000

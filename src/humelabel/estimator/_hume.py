@@ -6,7 +6,6 @@ returns self, learned state sits in trailing-underscore attributes.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -14,57 +13,33 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
-from .core.device import resolve_device
-from .core.encoder import centroid_init
-from .core.inner import INNER_SOLVERS, make_inner_solver
-from .core.objective import OUTER_LOSSES, labelings_objective
-from .core.presets import HYPERPARAMETERS, resolve
-from .core.search import SearchConfig, run_search
-from .io import l2_normalize
-from .io.rundir import load_model_file, save_model_bytes
+from ..core.device import resolve_device
+from ..core.encoder import centroid_init
+from ..core.inner import INNER_SOLVERS, make_inner_solver
+from ..core.objective import OUTER_LOSSES, labelings_objective
+from ..core.presets import HYPERPARAMETERS, resolve
+from ..core.search import SearchConfig, run_search
+from ..core.seeds import seed_from_random_state
+from ..core.sparsemax import sparsemax
+from ..io import l2_normalize
+from ._data import (
+    DTYPES,
+    INITS,
+    PHI2_SCALINGS,
+    Spaces,
+    check_matrix,
+    check_spaces,
+    chunks,
+    phi2_scaling_of,
+    scaled,
+    storage_dtype,
+    to_tensor,
+)
+from ._persist import load_estimator, model_bytes
 
-PHI2_SCALINGS = ("global", "none")
-#: Storage precision of the representations ("auto": float16 inputs stay float16).
-DTYPES = ("auto", "float32", "float16")
-_FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
-CHUNK_ROWS = 65536
 KMEANS_INIT_ROWS = 20000
-
-
-def _chunks(n: int, size: int = CHUNK_ROWS) -> list[slice]:
-    """Row slices of at most ``size`` rows covering range(n)."""
-    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
-#: Task-encoder initialisations: a random orthogonal matrix (the paper) or the orthonormalised
-#: centroids of a k-means labeling of phi1.
-INITS = ("random", "kmeans")
-
-
-def phi2_scaling_of(phi2: np.ndarray, mode: str) -> tuple[np.ndarray, np.float32]:
-    """The ``phi2_scaling`` of phi2 (n, d2): centre (d2,) float32 and one scalar factor.
-
-    ``"global"``: the column means, and the factor that makes the mean squared row norm of the
-    centred rows equal d2; ``"none"``: zeros and 1. Computed in chunks of rows.
-    """
-    n, d = phi2.shape
-    if mode == "none":
-        return np.zeros(d, dtype=np.float32), np.float32(1.0)
-    total = np.zeros(d)
-    for rows in _chunks(n):
-        total += phi2[rows].sum(axis=0, dtype=np.float64)
-    center = total / n
-    sq_norm = sum(float(((phi2[rows] - center) ** 2).sum()) for rows in _chunks(n))
-    return center.astype(np.float32), np.float32(np.sqrt(d / max(sq_norm / n, 1e-12)))
-
-
-def _scaled(center: np.ndarray, factor: np.float32) -> Any:
-    """The transform rows -> (rows - center) * factor, as float32 (for chunked conversion)."""
-
-    def transform(rows: np.ndarray) -> np.ndarray:
-        return (np.asarray(rows, dtype=np.float32) - center) * factor
-
-    return transform
 
 
 class HUME(ClusterMixin, BaseEstimator):
@@ -89,7 +64,9 @@ class HUME(ClusterMixin, BaseEstimator):
         dtype: storage precision of the representations in memory: ``"auto"`` keeps float16
             inputs (e.g. a memory-mapped .npy) in float16 and stores everything else in
             float32; ``"float16"`` halves memory for large n. Arithmetic is float32 always.
-        random_state: seed; same seed and device give the same result.
+        random_state: None, an int seed in 0..2**32-1, a ``numpy.random.RandomState`` or a
+            ``numpy.random.Generator`` (one seed is drawn from it; ``None`` draws from numpy's
+            global RandomState); the same seed and device give the same result.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
         verbose: show a progress bar with ETA on stderr.
 
@@ -101,7 +78,9 @@ class HUME(ClusterMixin, BaseEstimator):
             outer_lr, time_s).
         params_: the resolved hyperparameters the search ran with.
         phi2_center_, phi2_scale_: the phi2 scaling (centre (d2,), scalar factor); lists of
-            them, one per space, when phi2 was given as several spaces.
+            them, one per space, when phi2 was given as :class:`Spaces`.
+        tau_: the tau of the last search step (the temperature of :meth:`predict_proba`).
+        seed_: the int seed the search ran with (from ``random_state``).
         device_: the torch device used.
     """
 
@@ -160,6 +139,14 @@ class HUME(ClusterMixin, BaseEstimator):
         self.device = device
         self.verbose = verbose
 
+    def __sklearn_tags__(self) -> Any:
+        """A clusterer with a ``transform`` (the task-encoder logits, always float32)."""
+        from sklearn.utils import TransformerTags
+
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags = TransformerTags(preserves_dtype=["float32"])
+        return tags
+
     # ----------------------------------------------------------------- validation
     def resolved_params(self) -> dict[str, Any]:
         """The preset's hyperparameters with this estimator's overrides, validated."""
@@ -193,51 +180,25 @@ class HUME(ClusterMixin, BaseEstimator):
         return params
 
     # ----------------------------------------------------------------- data handling
-    # Representations are validated and transformed in chunks of rows, so that a float16
-    # memory-mapped input of a million rows is never copied whole into float32.
-
     def _check(self, x: Any, name: str) -> np.ndarray:
         """x as a 2-D float array (no copy for float16/32/64 ndarrays and memmaps), finite."""
-        if not (isinstance(x, np.ndarray) and x.ndim == 2 and x.dtype in _FLOATS):
-            return check_array(x, dtype=np.float32, input_name=name)
-        if x.shape[0] == 0 or x.shape[1] == 0:
-            raise ValueError(f"{name} is empty: shape {x.shape}")
-        for rows in _chunks(x.shape[0]):
-            if not np.isfinite(x[rows]).all():
-                raise ValueError(f"{name} contains NaN or infinity")
-        return x
-
-    def _storage_dtype(self, x: np.ndarray) -> torch.dtype:
-        if self.dtype == "auto":
-            return torch.float16 if x.dtype == np.float16 else torch.float32
-        return {"float32": torch.float32, "float16": torch.float16}[self.dtype]
+        return check_matrix(x, name)
 
     def _phi1_rows(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)
         return l2_normalize(x) if self.normalize else x
 
     def _to_tensor(self, x: np.ndarray, transform: Any) -> torch.Tensor:
-        """transform(x) chunk by chunk into a tensor of the storage dtype on the device."""
-        out = torch.empty(x.shape, dtype=self._storage_dtype(x), device=self.device_)
-        for rows in _chunks(x.shape[0]):
-            out[rows] = torch.from_numpy(np.ascontiguousarray(transform(x[rows])))
-        return out
-
-    def _check_spaces(self, phi2: Any, name: str) -> list[tuple[str, np.ndarray]]:
-        """One phi2 array, or a list/tuple of them (several spaces): [(name, array), ...]."""
-        if not isinstance(phi2, (list, tuple)):
-            return [(name, self._check(phi2, name))]
-        if not phi2:
-            raise ValueError(f"{name} is an empty list of spaces")
-        return [(f"{name}[{i}]", self._check(x, f"{name}[{i}]")) for i, x in enumerate(phi2)]
+        return to_tensor(x, transform, storage_dtype(self.dtype, x), self.device_)
 
     # ----------------------------------------------------------------- fitting
     def fit(self, phi1: Any, phi2: Any, phi1_eval: Any = None, phi2_eval: Any = None) -> HUME:
         """Search for the labeling of phi1 (n, d1) that generalizes best on phi2 (n, d2).
 
-        phi2 may also be a list of spaces [(n, d2_1), (n, d2_2), ...] (an extension of the
-        paper): each gets its own linear model on every split, and the generalization term of
-        the objective is the mean over spaces. ``phi2_eval`` then is a list of the same length.
+        phi2 may also be several spaces, ``Spaces((n, d2_1), (n, d2_2), ...)`` (an extension
+        of the paper): each gets its own linear model on every split, and the generalization
+        term of the objective is the mean over spaces. ``phi2_eval`` then is a ``Spaces`` of
+        the same length. A plain (nested) list is one array, never several spaces.
 
         With ``phi1_eval`` (m, d1) and ``phi2_eval`` (m, d2) the setting is inductive and
         ``labels_`` are for the evaluation rows; otherwise transductive (labels of phi1).
@@ -246,7 +207,8 @@ class HUME(ClusterMixin, BaseEstimator):
             raise ValueError("give both phi1_eval and phi2_eval, or neither")
         params = self.resolved_params()
         x1 = self._check(phi1, "phi1")
-        x2s = self._check_spaces(phi2, "phi2")
+        x2s = check_spaces(phi2, "phi2")
+        multi = isinstance(phi2, Spaces)
         for name, x2 in x2s:
             if x1.shape[0] != x2.shape[0]:
                 raise ValueError(f"phi1 has {x1.shape[0]} rows but {name} has {x2.shape[0]}")
@@ -261,7 +223,9 @@ class HUME(ClusterMixin, BaseEstimator):
         x1_eval = None
         if phi1_eval is not None:
             x1_eval = self._check(phi1_eval, "phi1_eval")
-            x2_evals = self._check_spaces(phi2_eval, "phi2_eval")
+            if isinstance(phi2_eval, Spaces) != multi:
+                raise ValueError("give phi2_eval as Spaces exactly when phi2 is Spaces")
+            x2_evals = check_spaces(phi2_eval, "phi2_eval")
             if len(x2_evals) != len(x2s):
                 raise ValueError(f"phi2_eval has {len(x2_evals)} spaces but phi2 has "
                                  f"{len(x2s)}")
@@ -274,8 +238,7 @@ class HUME(ClusterMixin, BaseEstimator):
                                      "phi1/phi2")
 
         self.device_ = resolve_device(self.device)
-        self.seed_ = (int(self.random_state) if self.random_state is not None
-                      else int(np.random.SeedSequence().entropy % (2**63)))
+        self.seed_ = seed_from_random_state(self.random_state)
         generator = torch.Generator().manual_seed(self.seed_)
         solvers = [make_inner_solver(params["inner"], **params) for _ in x2s]
         config = SearchConfig(
@@ -287,11 +250,10 @@ class HUME(ClusterMixin, BaseEstimator):
             logit_scale=params["logit_scale"],
         )
         scalings = [phi2_scaling_of(x2, self.phi2_scaling) for _, x2 in x2s]
-        multi = isinstance(phi2, (list, tuple))
         self.phi2_center_ = [c for c, _ in scalings] if multi else scalings[0][0]
         self.phi2_scale_ = [f for _, f in scalings] if multi else scalings[0][1]
         t1 = self._to_tensor(x1, self._phi1_rows)
-        t2s = [self._to_tensor(x2, _scaled(center, factor))
+        t2s = [self._to_tensor(x2, scaled(center, factor))
                for (_, x2), (center, factor) in zip(x2s, scalings, strict=True)]
         init_weight = None
         if params["init"] == "kmeans":
@@ -301,6 +263,7 @@ class HUME(ClusterMixin, BaseEstimator):
                             init_weight)
         self.params_ = params
         self.history_ = result.history
+        self.tau_ = float(result.history[-1]["tau"])
         self.coef_ = result.encoder.weight.detach().cpu().numpy().astype(np.float32)
         self.n_features_in_ = x1.shape[1]
         self.labels_ = self._assign(x1_eval if x1_eval is not None else x1)
@@ -321,55 +284,60 @@ class HUME(ClusterMixin, BaseEstimator):
     def _assign(self, x1: np.ndarray) -> np.ndarray:
         """argmax of the task encoder's logits, (m, d1) -> (m,); row norms don't matter."""
         out = np.empty(x1.shape[0], dtype=np.int64)
-        for rows in _chunks(x1.shape[0]):
+        for rows in chunks(x1.shape[0]):
             out[rows] = (np.asarray(x1[rows], dtype=np.float32) @ self.coef_.T).argmax(axis=1)
         return out
 
-    def predict(self, phi1: Any) -> np.ndarray:
-        """Hard labels argmax coef_ @ phi1 for phi1 (m, d1) -> (m,) int64."""
+    def _check_phi1(self, phi1: Any) -> np.ndarray:
         check_is_fitted(self, "coef_")
         x1 = self._check(phi1, "phi1")
         if x1.shape[1] != self.coef_.shape[1]:
             raise ValueError(f"phi1 has {x1.shape[1]} features, the model expects "
                              f"{self.coef_.shape[1]}")
-        return self._assign(x1)
+        return x1
 
-    def fit_predict(self, phi1: Any, phi2: Any = None, **kwargs: Any) -> np.ndarray:  # type: ignore[override]
-        """Fit transductively and return ``labels_``."""
+    def predict(self, phi1: Any) -> np.ndarray:
+        """Hard labels argmax coef_ @ phi1 for phi1 (m, d1) -> (m,) int64."""
+        return self._assign(self._check_phi1(phi1))
+
+    def transform(self, phi1: Any) -> np.ndarray:
+        """Task-encoder logits ``coef_ @ phi1`` (rows L2-normalised first when ``normalize``):
+        phi1 (m, d1) -> (m, k) float32."""
+        x1 = self._check_phi1(phi1)
+        out = np.empty((x1.shape[0], self.coef_.shape[0]), dtype=np.float32)
+        for rows in chunks(x1.shape[0]):
+            out[rows] = self._phi1_rows(x1[rows]) @ self.coef_.T
+        return out
+
+    def predict_proba(self, phi1: Any) -> np.ndarray:
+        """Soft labels ``sparsemax(coef_ @ phi1 / tau_)`` with the search's final tau (the
+        labeling the search optimised): phi1 (m, d1) -> (m, k) float32, rows sum to 1."""
+        logits = torch.from_numpy(self.transform(phi1))
+        return sparsemax(logits / float(self.tau_)).numpy()
+
+    def fit_predict(  # type: ignore[override]
+        self, phi1: Any, phi2: Any = None, phi1_eval: Any = None, phi2_eval: Any = None
+    ) -> np.ndarray:
+        """Fit (transductive, or inductive with the evaluation pair) and return ``labels_``:
+        (n,) for phi1, or (m,) for phi1_eval when the evaluation pair is given."""
         if phi2 is None:
             raise ValueError("HUME needs two representations: fit_predict(phi1, phi2)")
-        return self.fit(phi1, phi2).labels_
+        return self.fit(phi1, phi2, phi1_eval, phi2_eval).labels_
 
     # ----------------------------------------------------------------- persistence
     def model_bytes(self) -> bytes:
         """The fitted model as safetensors bytes (byte-identical for identical fits).
 
         Holds ``coef`` (k, d1), the phi2 scaling of each space (``phi2_center_<i>`` (d2_i,),
-        ``phi2_scale`` (n_spaces,)) and, as metadata, every constructor parameter and the
-        resolved hyperparameters, so :meth:`load` rebuilds an equivalent estimator.
+        ``phi2_scale`` (n_spaces,)) and, as metadata, every constructor parameter, the
+        resolved hyperparameters, the seed and the final tau, so :meth:`load` rebuilds an
+        equivalent estimator.
         """
-        check_is_fitted(self, "coef_")
-        multi = isinstance(self.phi2_center_, list)
-        centers = self.phi2_center_ if multi else [self.phi2_center_]
-        factors = self.phi2_scale_ if multi else [self.phi2_scale_]
-        tensors = {"coef": np.asarray(self.coef_, dtype=np.float32),
-                   "phi2_scale": np.asarray(factors, dtype=np.float32).reshape(-1)}
-        for i, center in enumerate(centers):
-            tensors[f"phi2_center_{i}"] = np.asarray(center, dtype=np.float32)
-        from ._version import __version__
-
-        metadata = {
-            "format": "humelabel", "humelabel_version": __version__,
-            "params": json.dumps(self.get_params(), sort_keys=True),
-            "resolved": json.dumps(self.params_, sort_keys=True),
-            "seed": str(self.seed_), "n_spaces": str(len(centers)), "multi_space": str(multi),
-            "normalize": json.dumps(bool(self.normalize)), "phi2_scaling": self.phi2_scaling,
-        }
-        return save_model_bytes(tensors, metadata)
+        return model_bytes(self)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the fitted model to ``path`` (a ``.safetensors`` file), atomically."""
-        from .io import write_bytes_atomic
+        from ..io import write_bytes_atomic
 
         write_bytes_atomic(path, self.model_bytes())
 
@@ -381,34 +349,7 @@ class HUME(ClusterMixin, BaseEstimator):
         Raises:
             humelabel.io.InputError: the file is missing or is not a humelabel model.
         """
-        from .io import InputError
-
-        tensors, metadata = load_model_file(path)
-        try:
-            params = json.loads(metadata["params"])
-            resolved = json.loads(metadata["resolved"])
-            n_spaces = int(metadata["n_spaces"])
-            multi = metadata["multi_space"] == "True"
-            centers = [tensors[f"phi2_center_{i}"] for i in range(n_spaces)]
-            coef, factors = tensors["coef"], tensors["phi2_scale"]
-            seed = int(metadata["seed"])
-        except (KeyError, ValueError, TypeError) as exc:
-            raise InputError(path, f"model metadata incomplete ({type(exc).__name__}: "
-                             f"{exc})") from exc
-        est = cls(**{k: v for k, v in params.items() if k in cls._get_param_names()})
-        est.coef_ = np.asarray(coef, dtype=np.float32)
-        est.params_ = resolved
-        est.seed_ = seed
-        est.n_features_in_ = int(coef.shape[1])
-        try:  # predict needs no device; scoring uses the saved one where it exists
-            est.device_ = resolve_device(est.device)
-        except (ValueError, RuntimeError):
-            est.device_ = resolve_device("cpu")
-        est.phi2_center_ = [np.asarray(c) for c in centers] if multi else np.asarray(centers[0])
-        scales = [np.float32(f) for f in factors]
-        est.phi2_scale_ = scales if multi else scales[0]
-        est.history_ = []
-        return est
+        return load_estimator(cls, path)
 
     # ----------------------------------------------------------------- diagnostics
     def score_labeling(
@@ -435,7 +376,7 @@ class HUME(ClusterMixin, BaseEstimator):
         """
         fitted = hasattr(self, "coef_")
         params = self.params_ if fitted else self.resolved_params()
-        x2s = self._check_spaces(phi2, "phi2")
+        x2s = check_spaces(phi2, "phi2")
         if fitted:
             centers, factors = self.phi2_center_, self.phi2_scale_
             if not isinstance(centers, list):  # fitted on one space
@@ -460,7 +401,7 @@ class HUME(ClusterMixin, BaseEstimator):
             return []
         n_classes = max(self.n_classes, max(int(labels.max()) + 1 for labels in checked))
         device = self.device_ if fitted else resolve_device(self.device)
-        tensors = [torch.from_numpy(_scaled(center, factor)(space)).to(device)
+        tensors = [torch.from_numpy(scaled(center, factor)(space)).to(device)
                    for (_, space), (center, factor) in zip(x2s, scalings, strict=True)]
         return labelings_objective(
             checked, tensors, n_classes,

@@ -1,0 +1,115 @@
+"""Input handling of the estimator: validation, phi2 scaling, several phi2 spaces, tensors.
+
+Representations are validated and transformed in chunks of rows, so that a float16
+memory-mapped input of a million rows is never copied whole into float32.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_array
+
+PHI2_SCALINGS = ("global", "none")
+#: Storage precision of the representations ("auto": float16 inputs stay float16).
+DTYPES = ("auto", "float32", "float16")
+#: Task-encoder initialisations: a random orthogonal matrix (the paper) or the orthonormalised
+#: centroids of a k-means labeling of phi1.
+INITS = ("random", "kmeans")
+_FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+CHUNK_ROWS = 65536
+
+
+class Spaces:
+    """Several phi2 spaces of the same rows, e.g. ``HUME(k).fit(phi1, Spaces(mpnet, tfidf))``.
+
+    Each space (n, d2_s) gets its own linear model on every split and the generalization term
+    of the objective is the mean over the spaces (an extension of the paper). A plain list or
+    nested list is never read as several spaces: it is one array (validated by
+    ``sklearn.utils.check_array``).
+    """
+
+    def __init__(self, *spaces: Any):
+        if not spaces:
+            raise ValueError("Spaces needs at least one phi2 space")
+        self.spaces = tuple(spaces)
+
+    def __len__(self) -> int:
+        return len(self.spaces)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.spaces)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.spaces[index]
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(str(getattr(s, "shape", type(s).__name__)) for s in self.spaces)
+        return f"Spaces({shapes})"
+
+
+def chunks(n: int, size: int = CHUNK_ROWS) -> list[slice]:
+    """Row slices of at most ``size`` rows covering range(n)."""
+    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+def check_matrix(x: Any, name: str) -> np.ndarray:
+    """x as a 2-D float array (no copy for float16/32/64 ndarrays and memmaps), finite."""
+    if not (isinstance(x, np.ndarray) and x.ndim == 2 and x.dtype in _FLOATS) or 0 in x.shape:
+        return check_array(x, dtype=np.float32, input_name=name)  # sklearn's messages
+    for rows in chunks(x.shape[0]):
+        if not np.isfinite(x[rows]).all():
+            raise ValueError(f"{name} contains NaN or infinity")
+    return x
+
+
+def check_spaces(phi2: Any, name: str) -> list[tuple[str, np.ndarray]]:
+    """One phi2 array, or a :class:`Spaces` of them: [(name, array), ...]."""
+    if not isinstance(phi2, Spaces):
+        return [(name, check_matrix(phi2, name))]
+    return [(f"{name}[{i}]", check_matrix(x, f"{name}[{i}]")) for i, x in enumerate(phi2)]
+
+
+def phi2_scaling_of(phi2: np.ndarray, mode: str) -> tuple[np.ndarray, np.float32]:
+    """The ``phi2_scaling`` of phi2 (n, d2): centre (d2,) float32 and one scalar factor.
+
+    ``"global"``: the column means, and the factor that makes the mean squared row norm of the
+    centred rows equal d2; ``"none"``: zeros and 1. Computed in chunks of rows.
+    """
+    n, d = phi2.shape
+    if mode == "none":
+        return np.zeros(d, dtype=np.float32), np.float32(1.0)
+    total = np.zeros(d)
+    for rows in chunks(n):
+        total += phi2[rows].sum(axis=0, dtype=np.float64)
+    center = total / n
+    sq_norm = sum(float(((phi2[rows] - center) ** 2).sum()) for rows in chunks(n))
+    return center.astype(np.float32), np.float32(np.sqrt(d / max(sq_norm / n, 1e-12)))
+
+
+def scaled(center: np.ndarray, factor: np.float32) -> Any:
+    """The transform rows -> (rows - center) * factor, as float32 (for chunked conversion)."""
+
+    def transform(rows: np.ndarray) -> np.ndarray:
+        return (np.asarray(rows, dtype=np.float32) - center) * factor
+
+    return transform
+
+
+def storage_dtype(dtype: str, x: np.ndarray) -> torch.dtype:
+    """The torch storage dtype of x (n, d) under the estimator's ``dtype`` parameter."""
+    if dtype == "auto":
+        return torch.float16 if x.dtype == np.float16 else torch.float32
+    return {"float32": torch.float32, "float16": torch.float16}[dtype]
+
+
+def to_tensor(x: np.ndarray, transform: Any, dtype: torch.dtype,
+              device: torch.device) -> torch.Tensor:
+    """transform(x) chunk by chunk into a tensor of ``dtype`` on ``device``, shape of x."""
+    out = torch.empty(x.shape, dtype=dtype, device=device)
+    for rows in chunks(x.shape[0]):
+        out[rows] = torch.from_numpy(np.ascontiguousarray(transform(x[rows])))
+    return out
