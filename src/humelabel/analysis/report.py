@@ -18,6 +18,7 @@ import base64
 import html
 import io
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -165,6 +166,23 @@ def _short(text: str, limit: int = MAX_TEXT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
+#: Characters with a meaning in Markdown inline text or table cells.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|])")
+
+
+def _md(text: str) -> str:
+    """``text`` as literal Markdown: HTML (``<script>``, ``&...;``) and Markdown syntax (links,
+    emphasis, code, table pipes) are shown, never interpreted."""
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+
+
+def _md_code(text: str) -> str:
+    """``text`` as a Markdown code span (nothing inside is interpreted), whatever it holds."""
+    run = max((len(m) for m in re.findall("`+", text)), default=0)
+    fence, pad = "`" * (run + 1), " " if run else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def _pct(share: float) -> str:
     return f"{100 * share:.1f}%"
 
@@ -197,7 +215,7 @@ figcaption{font-size:9px;color:#667;overflow:hidden;text-overflow:ellipsis;white
 def _composition(record: dict[str, Any]) -> str:
     if "top_classes" not in record or not record["top_classes"]:
         return ""
-    return ", ".join(f"{c['name']} {_pct(c['share'])}" for c in record["top_classes"])
+    return ", ".join(f"{_md(str(c['name']))} {_pct(c['share'])}" for c in record["top_classes"])
 
 
 def render_html(
@@ -290,9 +308,9 @@ def render_markdown(
 ) -> str:
     """The report as Markdown: metrics, an overview table, typical members of each cluster."""
     truth = any("top_classes" in c for c in clusters)
-    lines = [f"# {title}", ""]
+    lines = [f"# {_md(title)}", ""]
     if subtitle:
-        lines += [subtitle, ""]
+        lines += [_md(subtitle), ""]
     if metrics is not None:
         lines += ["ACC {acc:.3f} | NMI {nmi:.3f} | ARI {ari:.3f}".format(**metrics), ""]
     header = "| cluster | size | share |" + (" matched class | purity | largest classes |"
@@ -302,7 +320,7 @@ def render_markdown(
         row = f"| {c['cluster']} | {c['size']} | {_pct(c['share'])} |"
         if truth:
             purity = "" if c.get("purity") is None else _pct(c["purity"])
-            row += f" {c.get('matched_name') or '-'} | {purity} | {_composition(c)} |"
+            row += f" {_md(str(c.get('matched_name') or '-'))} | {purity} | {_composition(c)} |"
         lines.append(row)
     for c in clusters:
         lines += ["", f"## Cluster {c['cluster']} ({c['size']} members, {_pct(c['share'])})", ""]
@@ -311,7 +329,8 @@ def render_markdown(
             continue
         for rank, i in enumerate(c["typical"], start=1):
             shown = _short(items[i]).replace("\n", " ")
-            lines.append(f"{rank}. {shown}" if modality == "text" else f"{rank}. `{shown}`")
+            lines.append(f"{rank}. {_md(shown)}" if modality == "text"
+                         else f"{rank}. {_md_code(shown)}")
     return "\n".join(lines) + "\n"
 
 

@@ -17,7 +17,6 @@ import argparse
 import csv
 import datetime
 import io
-import json
 import shlex
 import sys
 import time
@@ -46,7 +45,7 @@ from ..io import (
     write_json_atomic,
     write_text_atomic,
 )
-from ..io.rundir import file_record, package_versions
+from ..io.rundir import file_record, package_versions, read_histories, read_json
 from .common import (
     EXIT_OK,
     PROG,
@@ -54,9 +53,12 @@ from .common import (
     add_hyperparameter_options,
     check_device,
     check_hyperparameters,
+    finite_float,
     hyperparameter_overrides,
     metrics_line,
+    seed,
 )
+from .fit import check_k, check_truth
 
 __all__ = ["add_commands"]
 
@@ -91,7 +93,7 @@ def add_commands(sub: Any) -> None:
     corr.add_argument("--splits", type=int, default=10, metavar="N",
                       help="seeded splits the objective is averaged over (default: "
                       "%(default)s)")
-    corr.add_argument("--fractions", type=float, nargs="+", default=list(DEFAULT_FRACTIONS),
+    corr.add_argument("--fractions", type=finite_float, nargs="+", default=list(DEFAULT_FRACTIONS),
                       metavar="F", help="fractions of points to reassign (default: 0 0.05 "
                       "0.1 0.2 ... 1)")
     corr.add_argument("--max-merges", type=int, default=4, metavar="N",
@@ -101,7 +103,7 @@ def add_commands(sub: Any) -> None:
                       help="split 1..N classes in two (default: %(default)s)")
     corr.add_argument("--repeats", type=int, default=3, metavar="N",
                       help="random labelings per setting (default: %(default)s)")
-    corr.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    corr.add_argument("--seed", type=seed, default=0, help="random seed (default: %(default)s)")
     corr.add_argument("--device", default="auto", help="auto, cpu, cuda, ... (default: auto)")
     corr.add_argument("--phi2-scaling", choices=PHI2_SCALINGS, default="global",
                       help="rescaling of phi2 (default: %(default)s)")
@@ -149,7 +151,7 @@ def add_commands(sub: Any) -> None:
                       help="probe, transductive: cross-validation folds (default: %(default)s)")
     base.add_argument("--C", dest="c", type=float, default=10.0, metavar="X",
                       help="probe: inverse regularisation strength (default: %(default)s)")
-    base.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    base.add_argument("--seed", type=seed, default=0, help="random seed (default: %(default)s)")
     base.add_argument("--no-normalize", dest="normalize", action="store_false",
                       help="do not L2-normalise rows")
     base.add_argument("--out", required=True, metavar="DIR", help="output directory")
@@ -194,6 +196,7 @@ def _cmd_correlation(args: argparse.Namespace, argv: Sequence[str]) -> int:
     phi1, phi2 = load_matrix(args.phi1), load_matrix(args.phi2)
     truth_raw = load_labels(args.truth)
     check_same_rows((args.phi1, phi1), (args.phi2, phi2), (args.truth, truth_raw))
+    check_truth(args.truth, truth_raw)
     truth = _class_ids(args.truth, truth_raw)
     k = int(truth.max()) + 1
     model = HUME(k, preset=args.preset, **overrides, phi2_scaling=args.phi2_scaling,
@@ -259,39 +262,18 @@ def _cmd_correlation(args: argparse.Namespace, argv: Sequence[str]) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def _read_history(path: Path) -> list[dict[str, Any]]:
-    try:
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    except (OSError, ValueError) as exc:
-        raise InputError(str(path), f"not a readable history.jsonl ({exc})") from exc
-
-
-def _histories(run_dir: Path) -> dict[str, list[dict[str, Any]]]:
-    """history.jsonl of a single run, or of every run under runs/ (named by seed)."""
-    if (run_dir / "history.jsonl").is_file():
-        return {run_dir.name: _read_history(run_dir / "history.jsonl")}
-    found = sorted(run_dir.glob("runs/*/history.jsonl")) or sorted(
-        run_dir.glob("grid/*/runs/*/history.jsonl"))
-
-    def name(path: Path) -> str:
-        parts = path.relative_to(run_dir).parts
-        return "seed " + parts[-2] if parts[0] == "runs" else f"{parts[1]} seed {parts[-2]}"
-
-    def key(path: Path) -> tuple[int, int, str]:
-        seed = path.parent.name
-        return len(path.parts), int(seed) if seed.isdigit() else 0, str(path)
-
-    return {name(path): _read_history(path) for path in sorted(found, key=key)}
-
-
 def _run_config(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "config.json"
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(str(path), f"not readable JSON ({exc})") from exc
+    """config.json of a run ({} without one); InputError when it or its k is malformed."""
+    config = read_json(run_dir / "config.json", required=False)
+    for key in ("k", "n_classes"):
+        value = config.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 1):
+            raise InputError(str(run_dir / "config.json"),
+                             f"{key} is {value!r}, not a positive integer")
+    if not isinstance(config.get("inputs") or {}, dict):
+        raise InputError(str(run_dir / "config.json"), "inputs is not a JSON object")
+    return config
 
 
 def _cmd_plot(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -310,12 +292,14 @@ def _cmd_plot(args: argparse.Namespace, argv: Sequence[str]) -> int:
     truth_path = args.truth
     if truth_path is None:
         recorded = (config.get("inputs") or {}).get("truth") or {}
-        if recorded.get("file") and Path(recorded["file"]).is_file():
+        if (isinstance(recorded, dict) and isinstance(recorded.get("file"), str)
+                and Path(recorded["file"]).is_file()):
             truth_path = recorded["file"]
     truth = None
     if truth_path is not None:
         truth = load_labels(truth_path)
         check_same_rows((str(labels_path), labels), (truth_path, truth))
+        check_truth(truth_path, truth)
     names = None
     if args.class_names is not None:
         mapping = load_class_names(args.class_names)
@@ -324,7 +308,7 @@ def _cmd_plot(args: argparse.Namespace, argv: Sequence[str]) -> int:
             if missing:
                 raise InputError(args.class_names, f"has no name for class {missing[0]}")
             names = [mapping[int(c)] for c in np.unique(truth)]
-    histories = _histories(run_dir)
+    histories = read_histories(run_dir)
     out = args.out if args.out is not None else str(run_dir / "plots")
     plot_inputs = [p for p in (args.run_dir, truth_path, args.class_names) if p is not None]
     check_output_dir(out, args.overwrite, "plot", plot_inputs)
@@ -372,8 +356,10 @@ def _cmd_baseline(args: argparse.Namespace, argv: Sequence[str]) -> int:
         raise CliError("--truth-eval given without --phi-eval")
     if args.folds < 2:
         raise InputError(f"--folds {args.folds}", "must be at least 2")
-    if args.c <= 0:
+    if not args.c > 0:  # also NaN
         raise InputError(f"--C {args.c}", "must be > 0")
+    if args.k is not None:
+        check_k(args.k)
     base_inputs = [*args.phi, *(args.phi_eval or []),
                    *(p for p in (args.truth, args.truth_eval) if p is not None)]
     check_output_dir(args.out, args.overwrite, f"baseline {args.method}", base_inputs)
@@ -381,6 +367,9 @@ def _cmd_baseline(args: argparse.Namespace, argv: Sequence[str]) -> int:
     truth = load_labels(args.truth) if args.truth is not None else None
     if truth is not None:
         check_same_rows((args.phi[0], x), (args.truth, truth))
+        check_truth(args.truth, truth)
+        if args.method == "probe":
+            _class_ids(args.truth, truth)  # the probe needs two classes to learn
     start = time.perf_counter()
     scored = truth
     if args.method == "kmeans":
@@ -388,9 +377,9 @@ def _cmd_baseline(args: argparse.Namespace, argv: Sequence[str]) -> int:
             int(np.unique(truth).size) if truth is not None else None)
         if k is None:
             raise CliError("baseline kmeans needs -k (or --truth to count the classes)")
-        if not 2 <= k <= x.shape[0]:
-            raise InputError(f"--k {k}", f"must be between 2 and the number of rows "
-                             f"({x.shape[0]})")
+        if args.k is None and k < 2:
+            raise InputError(args.truth, "holds a single class; give -k (at least 2)")
+        check_k(k, x.shape[0], args.phi[0])
         labels = kmeans_labels(x, k, normalize=False, random_state=args.seed)
     else:
         counts = np.unique(truth, return_counts=True)[1]
@@ -406,6 +395,7 @@ def _cmd_baseline(args: argparse.Namespace, argv: Sequence[str]) -> int:
             scored = load_labels(args.truth_eval) if args.truth_eval is not None else None
             if scored is not None:
                 check_same_rows((args.phi_eval[0], x_eval), (args.truth_eval, scored))
+                check_truth(args.truth_eval, scored)
         labels = linear_probe_labels(x, truth, x_eval=x_eval, normalize=False,
                                      folds=args.folds, c=args.c, random_state=args.seed)
         k = int(np.unique(truth).size)

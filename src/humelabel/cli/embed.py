@@ -50,6 +50,7 @@ from .common import (
     EXIT_OK,
     PROG,
     CliError,
+    seed,
 )
 
 __all__ = ["DEFAULT_CACHE", "add_commands"]
@@ -182,7 +183,7 @@ def add_commands(sub: Any) -> None:
                      help="JSON list (or id -> name object) of class names for the report")
     run.add_argument("--modality", choices=("auto", "text", "images"), default="auto",
                      help="auto: folders and lists of image files are images (default)")
-    run.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    run.add_argument("--seed", type=seed, default=0, help="random seed (default: %(default)s)")
     run.add_argument("--seeds", type=_seed_list, metavar="LIST",
                      help="seeds to run and combine, e.g. 0-9 or 0,3,5-7 (instead of --seed); "
                      "each seed's run is kept in DIR/runs/<seed>/ and reused when run again")

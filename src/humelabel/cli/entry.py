@@ -30,6 +30,7 @@ from .common import (
     metrics_line,
     seed,
 )
+from .fit import check_truth
 
 __all__ = ["build_parser", "main"]
 
@@ -83,6 +84,7 @@ def _cmd_evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         raise InputError(
             args.pred, f"has {pred.shape[0]} labels but {args.truth} has {truth.shape[0]}"
         )
+    check_truth(args.truth, truth)
     metrics = evaluate(truth, pred)
     print(json.dumps(metrics, indent=2) if args.json else metrics_line(metrics))
     return EXIT_OK

@@ -316,6 +316,19 @@ def open_rgb(path: str) -> Any:
         raise InputError(path, f"cannot read image ({type(exc).__name__}: {exc})") from exc
 
 
+def check_images(files: list[str]) -> None:
+    """InputError naming the first file that is no image PIL can open (header only: cheap),
+    so a bad file fails the command before any work, not in the middle of it."""
+    from PIL import Image
+
+    for path in files:
+        try:
+            with Image.open(path):
+                pass
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise InputError(path, f"cannot read image ({type(exc).__name__}: {exc})") from exc
+
+
 def image_encoder(
     model: ImageModel, files: list[str], *, batch_size: int, device: Any, dtype: Any
 ) -> ComputeFn:

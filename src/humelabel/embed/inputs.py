@@ -141,8 +141,11 @@ def _csv_records(shown: str, path: str) -> tuple[list[str], list[tuple[int, dict
     return header, rows
 
 
-def _pick_column(shown: str, available: list[str], column: str | None, default: str) -> str:
-    """The column to read: ``column``, else ``default`` if present, else the only column."""
+def _pick_column(shown: str, available: list[str], column: str | None, default: str,
+                 *, only: bool = True) -> str:
+    """The column to read: ``column``, else ``default`` if present, else (with ``only``) the
+    only column. A .jsonl file has keys, not a header: its one key is no stand-in for
+    ``default`` (a file of ``{"label": 3}`` records would be embedded as texts "3")."""
     if column is not None:
         if column not in available:
             raise InputError(
@@ -151,7 +154,7 @@ def _pick_column(shown: str, available: list[str], column: str | None, default: 
         return column
     if default in available:
         return default
-    if len(available) == 1:
+    if only and len(available) == 1:
         return available[0]
     raise InputError(
         shown,
@@ -214,7 +217,7 @@ def read_column(
             header = list(records[0][1]) if records else []
         if not records:
             raise InputError(shown, "contains no rows")
-        column = _pick_column(shown, header, column, default)
+        column = _pick_column(shown, header, column, default, only=ext == ".csv")
         source["column"] = column
         values = [_cell(shown, lineno, rec, column) for lineno, rec in records]
         if extra_column is not None:

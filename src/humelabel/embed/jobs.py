@@ -149,7 +149,8 @@ def embed_texts(
         # What the rows depend on (not where the input file lies, nor the output dtype).
         fingerprint = {"modality": "text", "model": spec, "checksum": inputs.checksum,
                        "model_id": info.get("model_id"), "model_path": info.get("model_path"),
-                       "compute_dtype": str(compute_dtype), "n": len(inputs.texts)}
+                       "compute_dtype": str(compute_dtype), "n": len(inputs.texts),
+                       "batch_size": options.batch_size}  # padding per batch moves the rows
         model, info = load_sentence_model(spec, device=str(device),
                                           allow_download=options.allow_download, what=what)
         if str(compute_dtype) == "torch.float16":
@@ -189,7 +190,7 @@ def embed_images(
     Returns:
         The metadata written.
     """
-    from .images import image_encoder, load_image_model
+    from .images import check_images, image_encoder, load_image_model
 
     what = what or f"--model {spec}"
     start = time.perf_counter()
@@ -197,9 +198,11 @@ def embed_images(
     base = {"modality": "images", "model": spec, "input": inputs.source,
             "checksum": inputs.checksum}
     fingerprint = {"modality": "images", "model": spec, "checksum": inputs.checksum,
-                   "compute_dtype": str(compute_dtype), "n": len(inputs.files)}
+                   "compute_dtype": str(compute_dtype), "n": len(inputs.files),
+                   "batch_size": options.batch_size}
     if model is None:
         model = load_image_model(spec, allow_download=options.allow_download, what=what)
+    check_images(inputs.files)
     compute = image_encoder(model, inputs.files, batch_size=options.batch_size, device=device,
                             dtype=compute_dtype)
     shard = options.shard_size or 16 * options.batch_size
@@ -229,7 +232,10 @@ def cache_fingerprint(modality: str, spec: str, checksum: str, options: EmbedOpt
                                    "dtype": options.dtype, "normalize": options.normalize}
     if modality == "text" and is_tfidf(spec):
         fingerprint["tfidf"] = options.tfidf.as_dict()
-    elif os.path.isdir(os.path.expanduser(spec.split(":", 1)[-1])):
+        return fingerprint
+    # A model's rows depend (slightly: padding, batched kernels) on the batch size.
+    fingerprint["batch_size"] = options.batch_size
+    if os.path.isdir(os.path.expanduser(spec.split(":", 1)[-1])):
         fingerprint["model_path"] = os.path.abspath(os.path.expanduser(spec.split(":", 1)[-1]))
     return fingerprint
 

@@ -135,12 +135,30 @@ def compute_rows(
         and ``compute_seconds``. The work folder is left in place (see
         :func:`write_embedding`, which removes it once the output is written).
     """
-    from tqdm.auto import tqdm
 
     dtype = np.dtype(dtype)
     key = fingerprint_key(fingerprint)
     work = partial_dir(out)
-    _prepare_work_dir(work, key, fingerprint)
+    try:
+        resumed = _prepare_work_dir(work, key, fingerprint)
+    except OSError as exc:  # e.g. an output folder no permission bit marks as unwritable
+        raise InputError(os.fspath(out), f"cannot write ({exc.strerror or exc})") from exc
+    try:
+        return _compute_shards(n, compute, work, shard_size, dtype, progress, desc, unit)
+    except InputError:
+        # Bad input (e.g. an unreadable image): nothing to resume once the input is fixed, as
+        # its checksum changes. A folder this call created goes; an older one stays as it was.
+        if not resumed:
+            shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def _compute_shards(n: int, compute: ComputeFn, work: Path, shard_size: int, dtype: np.dtype,
+                    progress: bool, desc: str, unit: str
+                    ) -> tuple[np.ndarray, dict[str, Any]]:
+    """The shard loop of :func:`compute_rows` in the prepared work folder ``work``."""
+    from tqdm.auto import tqdm
+
     starts = list(range(0, n, shard_size))
     shards: list[np.ndarray | None] = []
     for start in starts:

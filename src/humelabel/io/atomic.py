@@ -58,6 +58,18 @@ def _resolved(path: PathLike) -> Path:
     return Path(os.path.realpath(split_key(path)[0]))
 
 
+def _check_creatable(shown: str, path: Path) -> None:
+    """Fail unless ``path`` (absolute) could be created: its nearest existing ancestor must be a
+    directory this process may write into. Nothing is created to find out."""
+    ancestor = path.parent
+    while not (ancestor.exists() or ancestor.is_symlink()) and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise InputError(shown, f"cannot be created: {ancestor} is not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise InputError(shown, f"cannot be created: no permission to write into {ancestor}")
+
+
 def check_output_dir(out: PathLike, overwrite: bool, command: str,
                      inputs: Iterable[PathLike] = ()) -> None:
     """Fail unless ``out`` may be (re)written as the output directory of ``command``.
@@ -76,6 +88,7 @@ def check_output_dir(out: PathLike, overwrite: bool, command: str,
     for given in inputs:
         if _inside(_resolved(given), resolved):
             raise InputError(shown, f"holds the input {os.fspath(given)}; choose another --out")
+    _check_creatable(shown, final)
     if not (final.exists() or final.is_symlink()):
         return
     if not final.is_dir():
@@ -121,6 +134,7 @@ def check_output_file(out: PathLike, overwrite: bool, command: str,
                              f"{manifest.get('command')}' in {path.parent}; choose another file")
     elif path.parent.exists():
         raise InputError(shown, f"{path.parent} is not a directory")
+    _check_creatable(shown, path)
     if not (path.exists() or path.is_symlink()):
         return
     if not overwrite:
@@ -198,10 +212,13 @@ def atomic_output_dir(out: PathLike, command: str, overwrite: bool = False,
     check_output_dir(out, overwrite, command, inputs)
     final = Path(os.path.abspath(shown))
     created = _missing_parents(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
     tmp: Path | None = None
     try:
-        tmp = _mkdir_unique(final.parent, f".{final.name}.tmp-")
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = _mkdir_unique(final.parent, f".{final.name}.tmp-")
+        except OSError as exc:  # unwritable in a way no permission bit shows (e.g. /proc)
+            raise InputError(shown, f"cannot be created ({exc.strerror or exc})") from exc
         yield tmp
         write_manifest(tmp, command)
         check_output_dir(out, overwrite, command, inputs)  # unchanged meanwhile?

@@ -14,7 +14,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from .arrays import PathLike
+from .arrays import InputError, PathLike
 
 __all__ = ["fsync_dir", "save_npy_atomic", "to_jsonable", "write_bytes_atomic",
            "write_json_atomic", "write_text_atomic"]
@@ -41,25 +41,30 @@ def _atomic_write(path: PathLike, write: Callable[[IO[bytes]], None]) -> None:
     ``tempfile``, whose 0o600 mode would carry over to the final file.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(100):
-        tmp = target.parent / f".{target.name}.tmp-{secrets.token_hex(6)}"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            continue
-        break
-    else:
-        raise FileExistsError(f"could not create a temporary file next to {target}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(100):
+            tmp = target.parent / f".{target.name}.tmp-{secrets.token_hex(6)}"
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:
+                continue
+            break
+        else:
+            raise FileExistsError(f"could not create a temporary file next to {target}")
+    except OSError as exc:  # an unwritable place: a problem of the output path, in one line
+        raise InputError(os.fspath(path), f"cannot write ({exc.strerror or exc})") from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):  # e.g. disk full: one line naming the file
+            raise InputError(os.fspath(path), f"cannot write ({exc.strerror or exc})") from exc
         raise
     fsync_dir(target.parent)
 

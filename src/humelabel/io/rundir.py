@@ -38,7 +38,8 @@ from .labels import load_labels
 __all__ = [
     "AGREEMENT", "ALIGNMENT", "CONFIG", "HISTORY", "LABELS", "METRICS", "MODEL", "PROG",
     "RECORDED_PACKAGES", "RUNS_CSV", "SCORE", "SELECT_CSV", "RunRecord", "file_record",
-    "git_commit", "jsonl", "load_model_file", "package_versions", "provenance", "read_json",
+    "git_commit", "jsonl", "load_model_file", "package_versions", "provenance", "read_histories",
+    "read_history", "read_json",
     "read_run", "save_model_bytes",
 ]
 
@@ -188,6 +189,40 @@ def read_json(path: PathLike, *, required: bool = True) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InputError(shown, "is not a JSON object")
     return data
+
+
+def read_history(path: PathLike) -> list[dict[str, Any]]:
+    """The records of a history.jsonl (one JSON object a line); InputError when malformed."""
+    shown = os.fspath(path)
+    try:
+        records = [json.loads(line) for line in Path(shown).read_text().splitlines()
+                   if line.strip()]
+    except (OSError, ValueError) as exc:
+        raise InputError(shown, f"not a readable history.jsonl ({exc})") from exc
+    for number, record in enumerate(records, 1):
+        if not isinstance(record, dict):
+            raise InputError(shown, f"record {number} is not a JSON object")
+    return records
+
+
+def read_histories(run_dir: PathLike) -> dict[str, list[dict[str, Any]]]:
+    """history.jsonl of a single run, or of every run under runs/ (named by seed) or
+    grid/<config>/runs/ (named by configuration and seed); {} when there is none."""
+    run_dir = Path(run_dir)
+    if (run_dir / HISTORY).is_file():
+        return {run_dir.name: read_history(run_dir / HISTORY)}
+    found = sorted(run_dir.glob(f"runs/*/{HISTORY}")) or sorted(
+        run_dir.glob(f"grid/*/runs/*/{HISTORY}"))
+
+    def name(path: Path) -> str:
+        parts = path.relative_to(run_dir).parts
+        return "seed " + parts[-2] if parts[0] == "runs" else f"{parts[1]} seed {parts[-2]}"
+
+    def key(path: Path) -> tuple[int, int, str]:
+        seed = path.parent.name
+        return len(path.parts), int(seed) if seed.isdigit() else 0, str(path)
+
+    return {name(path): read_history(path) for path in sorted(found, key=key)}
 
 
 @dataclass
