@@ -24,7 +24,6 @@ from humelabel.cli import main
 N, D = 40, 8
 TINY_FIT = ["--preset", "fast", "--iterations", "3", "--num-subsets", "1", "--subset-size",
             "30", "--device", "cpu", "--quiet"]
-RUNS_XFAIL = "fixed with the runs library"
 #: An output path no one can create, not even root.
 UNWRITABLE = "/proc/humelabel-sweep/out"
 
@@ -287,27 +286,9 @@ COMMANDS = {
     "probe": (probe_argv, "out", ["--phi"], ["--truth"], False, "--seed", "dir"),
 }
 
-#: (command, case id) -> reason the case is expected to fail for now (strict).
-XFAIL: dict[tuple[str, str], str] = {
-    # cli/runs.py cmd_fit_many creates DIR/runs before it checks --out.
-    ("fit-seeds", "out-under-file"): RUNS_XFAIL,
-    ("fit-seeds", "out-unwritable"): RUNS_XFAIL,
-    # cli/embed.py _validate_run/_cmd_run: no check_truth, no check_k rows/5 rule, and an
-    # --out no permission bit marks unwritable is found only after the embeddings are cached.
-    ("run", "--truth=negative"): RUNS_XFAIL,
-    ("run", "--truth=id-ge-rows"): RUNS_XFAIL,
-    ("run", "k-rows/5+1"): RUNS_XFAIL,
-    ("run", "out-unwritable"): RUNS_XFAIL,
-    # cli/runs.py _cmd_ensemble: no check_truth, -k only checked >= 2 (not check_k).
-    ("ensemble", "--truth=negative"): RUNS_XFAIL,
-    ("ensemble", "--truth=id-ge-rows"): RUNS_XFAIL,
-    ("ensemble", "k-too-large"): RUNS_XFAIL,
-    ("ensemble", "k-rows/5+1"): RUNS_XFAIL,
-    # cli/runs.py _cmd_reliable: no check_truth; --out '' is Path('') -> ValueError.
-    ("reliable", "--truth=negative"): RUNS_XFAIL,
-    ("reliable", "--truth=id-ge-rows"): RUNS_XFAIL,
-    ("reliable", "out-empty"): RUNS_XFAIL,
-}
+#: (command, case id) -> reason the case is expected to fail for now (strict). Empty: every
+#: case of the catalogue passes.
+XFAIL: dict[tuple[str, str], str] = {}
 
 
 def _cases() -> list:

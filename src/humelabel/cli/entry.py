@@ -18,7 +18,7 @@ from .._version import __version__
 from ..analysis.metrics import evaluate
 from ..estimator import HUME
 from ..io import InputError, load_labels
-from . import analyze, embed, fit, predict, runs
+from . import analyze, embed, fit, predict, run, runs
 from .common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--device", default="auto", help="auto, cpu, cuda, ... (default: auto)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(handler=_cmd_demo)
-    embed.add_commands(sub)  # embed, run
+    embed.add_commands(sub)  # embed text|images
+    run.add_commands(sub)  # run
     runs.add_commands(sub)  # ensemble, reliable
     analyze.add_commands(sub)  # analyze, plot, baseline
     return parser

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..io import (
     InputError,
+    check_output_file,
     check_same_rows,
     load_labels,
     load_matrix,
@@ -29,6 +30,7 @@ from ..io.rundir import provenance
 from ..runs.outputs import csv_text
 from ..runs.reliable import neighbor_agreement, reliable_accuracy, select_reliable
 from .common import EXIT_OK, PROG
+from .fit import check_truth
 
 __all__ = ["add_commands"]
 
@@ -90,13 +92,14 @@ def _cmd_reliable(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if not (runs / name).is_file():
             raise InputError(args.runs, f"has no {name} (expected the output of fit --seeds "
                              "or ensemble)")
+    if args.out is not None and not args.out.strip():
+        raise InputError(repr(args.out), "is not a usable output file name")
     out = Path(args.out) if args.out is not None else runs / "reliable.csv"
     summary_path = out.with_suffix(".json")
+    inputs = [str(runs / "labels.npy"), str(runs / "agreement.npy"), args.phi,
+              *([args.truth] if args.truth else [])]
     for path in (out, summary_path):
-        if path.is_dir():
-            raise InputError(path, "is a directory")
-        if path.exists() and not args.overwrite:
-            raise InputError(path, "exists (use --overwrite)")
+        check_output_file(path, args.overwrite, "reliable", inputs, record=summary_path)
     labels = load_labels(runs / "labels.npy")
     agreement = _load_vector(runs / "agreement.npy", labels.shape[0])
     phi = load_matrix(args.phi)
@@ -110,6 +113,7 @@ def _cmd_reliable(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.truth is not None:
         truth = load_labels(args.truth)
         check_same_rows((runs / "labels.npy", labels), (args.truth, truth))
+        check_truth(args.truth, truth)
 
     k = max(_recorded_k(runs) or 0, int(labels.max()) + 1)
     neigh, dist = neighbor_agreement(phi, labels, args.neighbors, normalize=args.normalize)

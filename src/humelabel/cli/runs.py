@@ -39,7 +39,14 @@ from typing import Any
 
 import numpy as np
 
-from ..io import InputError, check_output_dir, check_same_rows, load_labels, load_matrix
+from ..io import (
+    InputError,
+    check_output_dir,
+    check_same_rows,
+    load_labels,
+    load_matrix,
+    probe_output_dir,
+)
 from ..io.rundir import file_record
 from ..runs.combine import combine_runs, expand_run_dirs
 from ..runs.ensemble import Ensemble
@@ -49,7 +56,7 @@ from ..runs.seeds import parse_seeds
 from ..runs.select import SELECT_FACTORS, grid
 from . import reliable
 from .common import EXIT_OK, CliError, hyperparameter_overrides, metrics_line, progress
-from .fit import cmd_fit, input_paths, validate_fit
+from .fit import check_k, check_truth, cmd_fit, input_paths, validate_fit
 
 __all__ = ["SCORE_METHOD", "add_commands", "add_fit_options", "cmd_fit_many"]
 
@@ -237,8 +244,11 @@ def cmd_fit_many(args: argparse.Namespace, argv: Sequence[str]) -> int:
     _check_score_options(args)
     configs = _grid(args, hyperparameter_overrides(args)) if args.select else None
     check_resumable(Path(args.out))
+    if not _multi_seed_dir(Path(args.out)):  # a new output: may it be written?
+        check_output_dir(args.out, args.overwrite, "fit", input_paths(args))
     inputs = validate_fit(args, check_out=False)
     _check_score_options(args, inputs.eval_phi2.shape[0], getattr(args, inputs.eval_role))
+    probe_output_dir(args.out)  # last: validation writes nothing
     result = fit_seeds(
         inputs.phi1, inputs.phi2, args.k, seeds, phi1_eval=inputs.phi1_eval,
         phi2_eval=inputs.phi2_eval, truth=inputs.truth, out=args.out,
@@ -266,8 +276,8 @@ def _cmd_ensemble(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``humelabel ensemble RUN_DIR... --phi2 F --out DIR``."""
     _check_jobs(args.jobs)
     _check_score_options(args)
-    if args.k is not None and args.k < 2:
-        raise InputError(f"--k {args.k}", "must be at least 2")
+    if args.k is not None:
+        check_k(args.k)
     run_dirs = expand_run_dirs(args.run_dirs)
     protect = [*args.run_dirs, args.phi2, *([args.truth] if args.truth else [])]
     check_output_dir(args.out, args.overwrite, "ensemble", protect)
@@ -278,7 +288,10 @@ def _cmd_ensemble(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.truth is not None:
         truth = load_labels(args.truth)
         check_same_rows((args.phi2, phi2), (args.truth, truth))
+        check_truth(args.truth, truth)
         files["truth"] = file_record(args.truth, truth)
+    if args.k is not None:
+        check_k(args.k, phi2.shape[0], args.phi2)
     ens, k, names, metrics = combine_runs(
         run_dirs, phi2, args.out, phi2_record=files["phi2"], k=args.k, truth=truth,
         files=files, score=_score_options(args), jobs=args.jobs, overwrite=args.overwrite,

@@ -11,7 +11,7 @@ from .arrays import (
     load_matrix,
     split_key,
 )
-from .atomic import atomic_output_dir, check_output_dir, check_output_file
+from .atomic import atomic_output_dir, check_output_dir, check_output_file, probe_output_dir
 from .files import (
     save_npy_atomic,
     to_jsonable,
@@ -25,7 +25,8 @@ from .rundir import package_versions
 
 __all__ = [
     "MANIFEST", "InputError", "atomic_output_dir", "check_output_dir", "check_output_file",
-    "check_same_rows", "file_sha256", "l2_normalize", "load_class_names", "load_labels",
+    "probe_output_dir", "check_same_rows", "file_sha256", "l2_normalize", "load_class_names",
+    "load_labels",
     "load_matrix", "package_versions", "read_manifest", "refresh_manifest", "save_npy_atomic",
     "split_key", "to_jsonable", "write_bytes_atomic", "write_json_atomic", "write_manifest",
     "write_text_atomic",

@@ -29,6 +29,7 @@ __all__ = [
     "atomic_output_dir",
     "check_output_dir",
     "check_output_file",
+    "probe_output_dir",
 ]
 
 
@@ -107,6 +108,23 @@ def check_output_dir(out: PathLike, overwrite: bool, command: str,
     if foreign is not None:
         raise InputError(shown, f"holds {foreign}, which 'humelabel {command}' did not write; "
                          "refusing to replace it (choose another --out)")
+
+
+def probe_output_dir(out: PathLike) -> None:
+    """Prove that ``out``'s folder can be written, before long work: create the missing parent
+    folders and a temporary sibling of ``out``, then remove all of them again."""
+    shown = os.fspath(out)
+    final = Path(os.path.abspath(shown))
+    created = _missing_parents(final)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        _mkdir_unique(final.parent, f".{final.name}.probe-").rmdir()
+    except OSError as exc:
+        raise InputError(shown, f"cannot be written ({exc.strerror or exc})") from exc
+    finally:
+        for parent in reversed(created):
+            with contextlib.suppress(OSError):
+                parent.rmdir()
 
 
 def check_output_file(out: PathLike, overwrite: bool, command: str,

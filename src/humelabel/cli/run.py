@@ -1,0 +1,233 @@
+"""``humelabel run``: raw texts or images -> embeddings (cached) -> HUME over seeds -> labels
+and a cluster report."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..analysis.metrics import evaluate
+from ..embed import cached_embedding, is_image_input, is_tfidf, list_images, read_texts
+from ..embed.jobs import resolve_device_dtype
+from ..io import (
+    InputError,
+    check_output_dir,
+    check_same_rows,
+    load_class_names,
+    load_labels,
+    load_matrix,
+    probe_output_dir,
+    write_json_atomic,
+)
+from ..io.rundir import PROG, file_record, package_versions
+from .common import EXIT_OK, CliError, positive_int, seed, seed_list
+from .embed import DEFAULT_CACHE, add_common, add_tfidf, embed_options
+from .fit import check_k, check_truth
+
+__all__ = ["add_commands"]
+
+
+def add_commands(sub: Any) -> None:
+    """Add ``run`` to the CLI's subparsers."""
+    run = sub.add_parser(
+        "run", help="raw texts or images -> embeddings -> HUME -> labels and a cluster report",
+        description="Embed the input in two spaces (cached), search for the labeling with "
+        "HUME's fast preset (one run per seed in DIR/runs/<seed>/, combined by majority vote; "
+        "alignment.json lets predict --model DIR label new rows), and write labels.npy, "
+        "config.json, clusters.json, report.md and report.html (cluster sizes and most "
+        "typical members; metrics.json with --truth) to --out.",
+    )
+    run.add_argument("--input", required=True, metavar="F_OR_DIR",
+                     help="texts (.txt/.csv/.jsonl) or images (folder or list of files)")
+    run.add_argument("-k", "--k", required=True, type=int, metavar="K",
+                     help="number of classes to find")
+    run.add_argument("--spaces", required=True, nargs=2, metavar=("PHI1", "PHI2"),
+                     help="the two models: PHI1 is the space to label, PHI2 the second view "
+                     "(e.g. minilm tfidf, or hf:DINOV2_FOLDER hf:CLIP_FOLDER)")
+    run.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    run.add_argument("--truth", metavar="FILE",
+                     help="true labels (.npy/.txt/...), only for metrics and the report")
+    run.add_argument("--truth-column", metavar="NAME",
+                     help="read true labels from this column of a .csv/.jsonl input instead")
+    run.add_argument("--class-names", metavar="FILE",
+                     help="JSON list (or id -> name object) of class names for the report")
+    run.add_argument("--modality", choices=("auto", "text", "images"), default="auto",
+                     help="auto: folders and lists of image files are images (default)")
+    run.add_argument("--seed", type=seed, default=0, help="random seed (default: %(default)s)")
+    run.add_argument("--seeds", type=seed_list, metavar="LIST",
+                     help="seeds to run and combine, e.g. 0-9 or 0,3,5-7 (instead of --seed); "
+                     "each seed's run is kept in DIR/runs/<seed>/ and reused when run again")
+    run.add_argument("--top", type=positive_int, default=10, metavar="N",
+                     help="typical members shown per cluster (default: %(default)s)")
+    run.add_argument("--cache-dir", metavar="DIR",
+                     help="embedding cache (default: $HUMELABEL_CACHE or "
+                     f"{DEFAULT_CACHE})")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace DIR if it exists and is not empty")
+    add_common(run, batch_size=64)
+    add_tfidf(run, prefix="tfidf-")
+    run.set_defaults(handler=_cmd_run)
+
+
+#: HUME preset of ``humelabel run``, and the files of its report (next to the combination's).
+RUN_PRESET = "fast"
+
+
+RUN_REPORT_FILES = ("clusters.json", "report.md", "report.html", "metrics.json")
+
+
+def _note(args: argparse.Namespace, message: str) -> None:
+    if not args.quiet:
+        print(message, file=sys.stderr, flush=True)
+
+
+def _validate_run(args: argparse.Namespace) -> None:
+    if args.k < 2:
+        raise InputError(f"--k {args.k}", "must be at least 2")
+    if args.spaces[0] == args.spaces[1]:
+        raise InputError(f"--spaces {' '.join(args.spaces)}",
+                         "give two different spaces (HUME needs two views of the data)")
+    if args.truth is not None and args.truth_column is not None:
+        raise CliError("give --truth or --truth-column, not both")
+    resolve_device_dtype(embed_options(args, normalize=False))
+    if not (Path(args.out) / "runs").is_dir():  # else its finished seeds are reused
+        check_output_dir(args.out, args.overwrite, "run", _run_inputs(args))
+
+
+def _run_inputs(args: argparse.Namespace) -> list[str]:
+    return [p for p in (args.input, args.truth) if p is not None]
+
+
+def _read_run_input(args: argparse.Namespace) -> tuple[str, Any]:
+    """(modality, TextInput or ImageInput) of ``--input``."""
+    modality = args.modality
+    if modality == "auto":
+        modality = "images" if is_image_input(args.input, args.column) else "text"
+    if modality == "images":
+        if args.truth_column is not None:
+            raise InputError(f"--truth-column {args.truth_column}",
+                             "only for .csv/.jsonl text inputs")
+        return modality, list_images(args.input, args.column)
+    if os.path.isdir(args.input):
+        raise InputError(args.input, "is a folder; texts come from a .txt, .csv or .jsonl file")
+    return modality, read_texts(args.input, args.column, args.truth_column)
+
+
+def _truth(args: argparse.Namespace, inputs: Any, n: int
+           ) -> tuple[np.ndarray | None, dict[int, str] | None]:
+    names = load_class_names(args.class_names) if args.class_names else None
+    if args.truth is not None:
+        truth = load_labels(args.truth)
+        check_same_rows((args.input, np.empty((n, 0))), (args.truth, truth))
+        check_truth(args.truth, truth)
+        return truth, names
+    if args.truth_column is not None:
+        classes, truth = np.unique(np.asarray(inputs.labels), return_inverse=True)
+        return truth.reshape(-1).astype(np.int64), names or {
+            i: str(c) for i, c in enumerate(classes)}
+    return None, names
+
+
+def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``humelabel run``: embed (cached), fit, report."""
+    from ..analysis.report import cluster_summary, write_report
+    from ..runs.multiseed import ScoreOptions, fit_seeds
+
+    t_start = time.perf_counter()
+    _validate_run(args)
+    modality, inputs = _read_run_input(args)
+    items = inputs.texts if modality == "text" else inputs.names
+    n = len(items)
+    check_k(args.k, n, args.input)
+    truth, names = _truth(args, inputs, n)
+    for spec in args.spaces:
+        if modality == "images" and is_tfidf(spec):
+            raise InputError(f"--spaces {spec}", "TF-IDF is a text space; the input is images")
+    probe_output_dir(args.out)  # last: validation writes nothing
+
+    cache_dir = os.path.expanduser(
+        args.cache_dir or os.environ.get("HUMELABEL_CACHE") or DEFAULT_CACHE)
+    options = embed_options(args, normalize=False)
+    spaces, matrices, files = [], [], {}
+    for role, spec in zip(("phi1", "phi2"), args.spaces, strict=True):
+        t0 = time.perf_counter()
+        _note(args, f"{role}: embedding {n} {'texts' if modality == 'text' else 'images'} "
+              f"with {spec}")
+        path, meta, hit = cached_embedding(inputs, spec, cache_dir, options,
+                                           what=f"--spaces {spec}")
+        matrices.append(load_matrix(path))
+        files[role] = file_record(str(path), matrices[-1])
+        spaces.append({
+            "role": role, "model": spec, "file": str(path), "sha256": meta.get("sha256"),
+            "dimension": meta.get("dimension"), "backend": meta.get("backend"),
+            "normalization": meta.get("normalization"), "cached": hit,
+            "seconds": time.perf_counter() - t0,
+        })
+        took = "from cache" if hit else f"computed in {spaces[-1]['seconds']:.1f} s"
+        _note(args, f"{role}: {matrices[-1].shape[1]}-d, {took} ({path})")
+
+    seeds = args.seeds or [args.seed]
+    _note(args, f"fitting HUME (k={args.k}, preset {RUN_PRESET}, {len(seeds)} seeds)")
+    result = fit_seeds(matrices[0], matrices[1], args.k, seeds, out=args.out,
+                       overwrite=args.overwrite, preset=RUN_PRESET, device=args.device,
+                       files=files, argv=argv, protect=_run_inputs(args),
+                       score=ScoreOptions(n_folds=min(10, max(2, n // args.k))),
+                       verbose=not args.quiet, save=False,
+                       progress=lambda message: _note(args, message))
+    labels = result.labels_
+    fit_info = {"preset": RUN_PRESET, "overrides": {}, "device_requested": args.device,
+                "seeds_requested": list(seeds), **result.record()}
+    metrics = evaluate(truth, labels) if truth is not None else None
+    clusters = cluster_summary(labels, args.k, matrices[0], top=args.top, truth=truth,
+                               class_names=names)
+    source = "/".join(Path(os.path.abspath(args.input)).parts[-2:])  # e.g. trec/data.jsonl
+    subtitle = (f"{n} {'texts' if modality == 'text' else 'images'} from {source}; "
+                f"k = {args.k}; phi1 = {args.spaces[0]}, phi2 = {args.spaces[1]}; "
+                f"HUME preset {fit_info['preset']}, {fit_info['combination']}, seeds "
+                f"{','.join(str(s) for s in fit_info['seeds'])}")
+    config = {
+        "command": shlex.join([PROG, *argv]),
+        "argv": [PROG, *argv],
+        "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"),
+        "k": args.k,
+        "modality": modality,
+        "input": {**inputs.source, "checksum": inputs.checksum, "n": n},
+        "truth": (args.truth or (f"column {args.truth_column}" if args.truth_column else None)),
+        "spaces": spaces,
+        "cache_dir": os.path.abspath(cache_dir),
+        "fit": fit_info,
+        "versions": package_versions(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "seconds": time.perf_counter() - t_start,
+    }
+
+    def fill(folder: Path) -> None:
+        write_report(folder, clusters, items, modality, title=f"HUME clusters of {source}",
+                     subtitle=subtitle, metrics=metrics,
+                     image_files=inputs.files if modality == "images" else None)
+        if metrics is not None:
+            write_json_atomic(folder / "metrics.json", metrics)
+
+    result.save(args.out, command="run", config=config, fill=fill, known=RUN_REPORT_FILES)
+    if not args.quiet:
+        sizes = np.bincount(labels, minlength=args.k)
+        print(f"wrote {args.out}")
+        print(f"{n} rows, cluster sizes: " + ", ".join(f"{c}:{int(s)}" for c, s in
+                                                        enumerate(sizes)))
+        if metrics is not None:
+            print(f"ACC {metrics['acc']:.4f}  NMI {metrics['nmi']:.4f}  ARI {metrics['ari']:.4f}")
+        print(f"report: {os.path.join(args.out, 'report.html')}")
+    return EXIT_OK
+
