@@ -20,8 +20,7 @@ Usage:
         [--seeds 0-9] [--select-seeds 0] [--jobs 1] [--preset fast] [--set name=value ...]
         [--work benchmarks/work/ensemble] [--out docs/results/ensemble_benchmark.md]
 
-HUME settings: ``--preset``/``--set``; by default the ``fast`` preset when the package has
-one, else the CPU-sized settings in CPU_SETTINGS.
+HUME settings: ``--preset``/``--set``; by default the ``fast`` preset.
 """
 
 from __future__ import annotations
@@ -49,16 +48,12 @@ from humelabel.runs.seeds import parse_seeds
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "data" / "text"
 DATASETS = ("ag_news", "trec", "banking77", "stackoverflow")
-CPU_SETTINGS: dict[str, Any] = dict(preset="paper", tau=0.1, outer_lr=0.01, inner_lr=0.01,
-                                    iterations=100,
-                                    inner_steps=30, num_subsets=2, subset_size=2000,
-                                    anneal=False)
 PER_CLASS = (4, 15, 25, 400)
 
 
 def default_settings() -> dict[str, Any]:
-    """``{"preset": "fast"}`` when the package has that preset, else CPU_SETTINGS."""
-    return {"preset": "fast"} if "fast" in humelabel.PRESETS else dict(CPU_SETTINGS)
+    """The default preset's settings: ``{"preset": "fast"}``."""
+    return {"preset": "fast"}
 
 
 def settings_argv(settings: dict[str, Any]) -> list[str]:

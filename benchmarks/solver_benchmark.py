@@ -38,18 +38,19 @@ from _results import RESULTS, stamp, write_results  # noqa: E402
 from humelabel import HUME, PRESETS
 from humelabel.analysis.baselines import kmeans_labels
 from humelabel.analysis.metrics import evaluate
-from humelabel.core.presets import resolve
+from humelabel.core.presets import UNROLLED_CPU, resolve
 from humelabel.io import write_json_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "data" / "text"
 DATASETS = ("ag_news", "trec", "banking77", "stackoverflow")
-OUTER = dict(preset="paper", tau=0.1, outer_lr=0.01, iterations=100, num_subsets=2,
-             subset_size=2000,
-             anneal=False, entropy_weight=10.0)
+OUTER = dict(preset="paper", **{k: v for k, v in UNROLLED_CPU.items()
+                                 if k not in ("inner", "inner_lr", "inner_steps")},
+             entropy_weight=10.0)
 FAST = PRESETS["fast"]
 SOLVERS = {
-    "unrolled": dict(OUTER, inner="unrolled", inner_lr=0.01, inner_steps=30),
+    "unrolled": dict(OUTER, inner="unrolled", inner_lr=UNROLLED_CPU["inner_lr"],
+                     inner_steps=UNROLLED_CPU["inner_steps"]),
     "ridge": dict(OUTER, inner="ridge", alpha=FAST["alpha"], outer_loss=FAST["outer_loss"],
                   logit_scale=FAST["logit_scale"], split_pool=16),
     "fast": dict(preset="fast"),

@@ -29,13 +29,11 @@ from _results import RESULTS, stamp, write_results
 from humelabel import HUME
 from humelabel.analysis.baselines import kmeans_labels
 from humelabel.analysis.metrics import evaluate
-from humelabel.core.presets import resolve
+from humelabel.core.presets import UNROLLED_CPU, resolve
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "text"
 DATASETS = ("ag_news", "trec", "banking77", "stackoverflow")
-SETTINGS = dict(preset="paper", tau=0.1, outer_lr=0.01, inner_lr=0.01, iterations=100,
-                inner_steps=30,
-                num_subsets=2, subset_size=2000, anneal=False, inner="unrolled")
+SETTINGS = dict(preset="paper", **UNROLLED_CPU)
 DIAGNOSTIC_SPLITS = 10
 
 

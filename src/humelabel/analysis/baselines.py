@@ -10,13 +10,15 @@ from sklearn.cluster import KMeans
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
+from ..io import l2_normalize
+
 
 def kmeans_labels(x: np.ndarray, n_classes: int, *, normalize: bool = True,
                   random_state: int = 0, n_init: int = 10) -> np.ndarray:
     """k-means cluster ids (n,) of x (n, d); rows L2-normalised first when ``normalize``."""
     x = np.asarray(x, dtype=np.float32)
     if normalize:
-        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        x = l2_normalize(x)
     model = KMeans(n_classes, n_init=n_init, random_state=random_state)
     return model.fit_predict(x).astype(np.int64)
 
@@ -33,7 +35,7 @@ def linear_probe_labels(x: np.ndarray, labels: np.ndarray, *, x_eval: np.ndarray
 
     def prep(a: np.ndarray) -> np.ndarray:
         a = np.asarray(a, dtype=np.float32)
-        return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12) if normalize else a
+        return l2_normalize(a) if normalize else a
 
     model = LogisticRegression(C=c, max_iter=2000)
     if x_eval is not None:

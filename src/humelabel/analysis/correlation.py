@@ -23,6 +23,7 @@ from scipy.stats import pearsonr, spearmanr
 from sklearn.cluster import KMeans
 
 from ..estimator import HUME, Spaces
+from ..io import l2_normalize
 from .metrics import cluster_accuracy, nmi
 
 #: Default fractions of reassigned points.
@@ -96,8 +97,7 @@ def _halve(labels: np.ndarray, cls: int, new_id: int, phi1: np.ndarray,
     """In place: the rows of class ``cls`` on one side of their 2-means split in phi1 get
     ``new_id``."""
     rows = np.flatnonzero(labels == cls)
-    x = np.asarray(phi1[rows], dtype=np.float32)
-    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    x = l2_normalize(phi1[rows])
     halves = KMeans(2, n_init=3, random_state=int(rng.integers(2**31))).fit_predict(x)
     labels[rows[halves == 1]] = new_id
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io import write_json_atomic, write_text_atomic
+from ..io import l2_normalize, write_json_atomic, write_text_atomic
 from .metrics import hungarian_mapping
 
 __all__ = [
@@ -69,8 +69,7 @@ def typical_members(
         For each cluster c in ``0..k-1``: ``(indices (m,), cosines (m,))`` with
         ``m = min(top, size of c)``, most typical first (ties: lower index first).
     """
-    x = np.asarray(x, dtype=np.float32)
-    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    x = l2_normalize(x)
     result = []
     for c in range(n_clusters):
         members = np.flatnonzero(labels == c)
@@ -113,8 +112,7 @@ def cluster_summary(
     labels = np.asarray(labels, dtype=np.int64)
     n = labels.shape[0]
     typical = typical_members(x, labels, n_clusters, top)
-    x_norm = np.asarray(x, dtype=np.float32)
-    x_norm = x_norm / np.maximum(np.linalg.norm(x_norm, axis=1, keepdims=True), 1e-12)
+    x_norm = l2_normalize(x)
     mapping = hungarian_mapping(truth, labels) if truth is not None else {}
     names = class_names or {}
     records = []

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime
 import io
-import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -38,6 +36,7 @@ from ..io import (
     atomic_output_dir,
     check_output_dir,
     check_same_rows,
+    l2_normalize,
     load_class_names,
     load_labels,
     load_matrix,
@@ -45,10 +44,9 @@ from ..io import (
     write_json_atomic,
     write_text_atomic,
 )
-from ..io.rundir import file_record, package_versions, read_histories, read_json
+from ..io.rundir import file_record, provenance, read_histories, read_json
 from .common import (
     EXIT_OK,
-    PROG,
     CliError,
     add_hyperparameter_options,
     check_device,
@@ -56,6 +54,7 @@ from .common import (
     finite_float,
     hyperparameter_overrides,
     metrics_line,
+    output_parent,
     seed,
 )
 from .fit import check_k, check_truth
@@ -72,7 +71,7 @@ def add_commands(sub: Any) -> None:
         description="Analyses that test the paper's claims on a dataset with known labels.")
     kinds = analyze.add_subparsers(dest="analysis", required=True, metavar="ANALYSIS")
     corr = kinds.add_parser(
-        "correlation",
+        "correlation", parents=[output_parent()],
         help="does the objective grow with the distance to the true labeling?",
         description="Build labelings at controlled distances from the truth (reassign a "
         "growing random fraction of points; merge pairs of classes; split classes in two along "
@@ -86,7 +85,6 @@ def add_commands(sub: Any) -> None:
     corr.add_argument("--phi2", required=True, metavar="FILE",
                       help="representation the objective trains the linear model on")
     corr.add_argument("--truth", required=True, metavar="FILE", help="true labels, (n,)")
-    corr.add_argument("--out", required=True, metavar="DIR", help="output directory")
     corr.add_argument("--preset", choices=tuple(PRESETS), default="fast",
                       help="objective settings to start from (default: %(default)s; paper "
                       "uses the unrolled solver: slow on a CPU)")
@@ -108,14 +106,14 @@ def add_commands(sub: Any) -> None:
     corr.add_argument("--phi2-scaling", choices=PHI2_SCALINGS, default="global",
                       help="rescaling of phi2 (default: %(default)s)")
     corr.add_argument("--title", default="", help="title prefix of the plot")
-    corr.add_argument("--overwrite", action="store_true",
-                      help="replace DIR if it exists and is not empty")
-    corr.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     add_hyperparameter_options(corr)
     corr.set_defaults(handler=_cmd_correlation)
 
     plot = sub.add_parser(
-        "plot", help="plots of a finished run: objective per step, cluster sizes, confusion",
+        "plot",
+        parents=[output_parent(help_text="output directory (default: RUN_DIR/plots)",
+                               required=False)],
+        help="plots of a finished run: objective per step, cluster sizes, confusion",
         description="Read a run directory (humelabel fit, fit --seeds, ensemble or run) and "
         "write history.png (objective, generalization loss and entropy per step, from "
         "history.jsonl), cluster_sizes.png and, with true labels, confusion.png.")
@@ -124,14 +122,11 @@ def add_commands(sub: Any) -> None:
                       help="true labels (default: the --truth the run was given, if any)")
     plot.add_argument("--class-names", metavar="FILE",
                       help="JSON list or object of class names for the confusion matrix")
-    plot.add_argument("--out", metavar="DIR", help="output directory (default: RUN_DIR/plots)")
-    plot.add_argument("--overwrite", action="store_true",
-                      help="replace DIR if it exists and is not empty")
-    plot.add_argument("--quiet", action="store_true", help="no summary")
     plot.set_defaults(handler=_cmd_plot)
 
     base = sub.add_parser(
-        "baseline", help="reference labelings: k-means (floor) or a supervised probe (ceiling)",
+        "baseline", parents=[output_parent(quiet=True)],
+        help="reference labelings: k-means (floor) or a supervised probe (ceiling)",
         description="k-means on one or more representations (rows L2-normalised, spaces "
         "side by side), or the supervised linear probe (logistic regression on the true "
         "labels: cross-validated predictions, or train -> --phi-eval). Writes labels.npy, "
@@ -154,16 +149,7 @@ def add_commands(sub: Any) -> None:
     base.add_argument("--seed", type=seed, default=0, help="random seed (default: %(default)s)")
     base.add_argument("--no-normalize", dest="normalize", action="store_false",
                       help="do not L2-normalise rows")
-    base.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    base.add_argument("--overwrite", action="store_true",
-                      help="replace DIR if it exists and is not empty")
-    base.add_argument("--quiet", action="store_true", help="no summary")
     base.set_defaults(handler=_cmd_baseline)
-
-
-def _stamp(argv: Sequence[str]) -> dict[str, Any]:
-    return {"command": shlex.join([PROG, *argv]), "created_utc": datetime.datetime.now(
-        datetime.timezone.utc).isoformat(timespec="seconds"), "versions": package_versions()}
 
 
 def _class_ids(path: str, labels: np.ndarray) -> np.ndarray:
@@ -230,7 +216,7 @@ def _cmd_correlation(args: argparse.Namespace, argv: Sequence[str]) -> int:
         "inputs": {role: file_record(path, arr) for role, path, arr in (
             ("phi1", args.phi1, phi1), ("phi2", args.phi2, phi2),
             ("truth", args.truth, truth_raw))},
-        **_stamp(argv),
+        **provenance(argv, "analyze correlation"),
     }
     table = io.StringIO()
     fields = ["family", "amount", "repeat", "classes", "acc", "distance", "nmi", "loss",
@@ -342,7 +328,7 @@ def _load_spaces(paths: Sequence[str], normalize: bool) -> np.ndarray:
     for array in arrays:
         x = np.asarray(array, dtype=np.float32)
         if normalize:
-            x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+            x = l2_normalize(x)
         parts.append(x)
     return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 
@@ -404,7 +390,8 @@ def _cmd_baseline(args: argparse.Namespace, argv: Sequence[str]) -> int:
     config = {"method": args.method, "k": k, "normalize": args.normalize, "seed": args.seed,
               "folds": args.folds, "C": args.c, "seconds": seconds,
               "inputs": {"phi": args.phi, "phi_eval": args.phi_eval, "truth": args.truth,
-                         "truth_eval": args.truth_eval}, **_stamp(argv)}
+                         "truth_eval": args.truth_eval},
+              **provenance(argv, f"baseline {args.method}")}
     with atomic_output_dir(args.out, f"baseline {args.method}", args.overwrite,
                            base_inputs) as tmp:
         save_npy_atomic(tmp / "labels.npy", labels)

@@ -117,16 +117,18 @@ def seed_list(text: str) -> list[int]:
 # --------------------------------------------------------------------------------------------
 
 
-def output_parent(what: str = "DIR", help_text: str = "output directory"
-                  ) -> argparse.ArgumentParser:
-    """``--out``, ``--overwrite`` and ``--quiet``, for ``parents=`` of a subcommand."""
+def output_parent(what: str = "DIR", help_text: str = "output directory", *,
+                  required: bool = True, quiet: bool = True) -> argparse.ArgumentParser:
+    """``--out``, ``--overwrite`` (and ``--quiet``), for ``parents=`` of a subcommand: every
+    command that writes states the same overwrite rule."""
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("output")
-    group.add_argument("--out", required=True, metavar=what, help=help_text)
+    group.add_argument("--out", required=required, metavar=what, help=help_text)
     group.add_argument("--overwrite", action="store_true",
                        help="replace an earlier output of this same command (never a folder "
                        "or file that holds anything else, nor one of the inputs)")
-    group.add_argument("--quiet", action="store_true", help="no progress and no summary")
+    if quiet:
+        group.add_argument("--quiet", action="store_true", help="no progress and no summary")
     return parent
 
 

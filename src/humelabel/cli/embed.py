@@ -31,6 +31,7 @@ from ..io import (
 )
 from .common import (
     EXIT_OK,
+    output_parent,
     positive_int,
 )
 
@@ -90,7 +91,8 @@ def add_commands(sub: Any) -> None:
     modes = embed.add_subparsers(dest="modality", required=True, metavar="MODALITY")
 
     text = modes.add_parser(
-        "text", help="embed texts (.txt one per line, .csv, .jsonl)",
+        "text", parents=[output_parent("X.npy", "output matrix", quiet=False)],
+        help="embed texts (.txt one per line, .csv, .jsonl)",
         description="Embed texts with a sentence-transformers model (hub id, alias minilm / "
         "mpnet, or local folder) or with --model tfidf (TF-IDF on word n-grams, truncated "
         "SVD, L2-normalised rows).",
@@ -99,15 +101,14 @@ def add_commands(sub: Any) -> None:
                       help=".txt (one text per line), .csv or .jsonl (see --column)")
     text.add_argument("--model", required=True, metavar="M",
                       help="tfidf, minilm, mpnet, a sentence-transformers id, or a folder")
-    text.add_argument("--out", required=True, metavar="X.npy", help="output matrix")
     text.add_argument("--normalize", action="store_true", help="L2-normalise the rows")
-    text.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     add_common(text, batch_size=64)
     add_tfidf(text)
     text.set_defaults(handler=_cmd_embed_text)
 
     images = modes.add_parser(
-        "images", help="embed image files (a folder, or a list of files)",
+        "images", parents=[output_parent("X.npy", "output matrix", quiet=False)],
+        help="embed image files (a folder, or a list of files)",
         description="Embed images with a Hugging Face (hf:, the default), timm:, open_clip: "
         "or torchvision: model. Input: a folder (searched recursively; class subfolders are "
         "allowed and ignored; rows in sorted path order) or a .txt/.csv/.jsonl list of files "
@@ -118,9 +119,7 @@ def add_commands(sub: Any) -> None:
     images.add_argument("--model", required=True, metavar="M",
                         help="hf:NAME_OR_FOLDER, timm:NAME[@FILE], open_clip:ARCH[@PRETRAINED] "
                         "or torchvision:NAME[@WEIGHTS]")
-    images.add_argument("--out", required=True, metavar="X.npy", help="output matrix")
     images.add_argument("--normalize", action="store_true", help="L2-normalise the rows")
-    images.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     add_common(images, batch_size=32)
     images.set_defaults(handler=_cmd_embed_images)
 

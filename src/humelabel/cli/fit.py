@@ -31,6 +31,7 @@ from .common import (
     check_hyperparameters,
     hyperparameter_overrides,
     metrics_line,
+    output_parent,
     seed,
 )
 
@@ -68,7 +69,7 @@ def check_truth(shown: str, truth: np.ndarray) -> None:
 def add_commands(sub: Any) -> argparse.ArgumentParser:
     """Register ``humelabel fit`` on the subparsers ``sub``; returns its parser."""
     fit = sub.add_parser(
-        "fit",
+        "fit", parents=[output_parent()],
         help="search for the labeling of phi1 that a linear model on phi2 learns best",
         description="Search for the labeling of phi1 on which a linear classifier in phi2 "
         "generalizes best, and write labels, model, config and history to --out. Feature "
@@ -88,10 +89,6 @@ def add_commands(sub: Any) -> argparse.ArgumentParser:
                       ".csv); writes metrics.json")
     fit.add_argument("-k", "--k", required=True, type=int, metavar="K",
                      help="number of classes to find")
-    fit.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    fit.add_argument("--overwrite", action="store_true",
-                     help="replace an earlier output of humelabel fit in DIR (never a folder "
-                     "holding anything else, nor one of the inputs)")
     fit.add_argument("--seed", type=seed, default=0, help="random seed (default: %(default)s)")
     fit.add_argument("--preset", choices=tuple(PRESETS), default="fast",
                      help="hyperparameters to start from: fast (closed-form inner solver), or "
@@ -105,8 +102,6 @@ def add_commands(sub: Any) -> argparse.ArgumentParser:
     fit.add_argument("--diagnose", action="store_true",
                      help="with --truth: add the objective of the found and of the true "
                      "labeling to metrics.json (found > truth: optimisation failure)")
-    fit.add_argument("--quiet", action="store_true",
-                     help="no progress bar and no summary")
     add_hyperparameter_options(fit)
     return fit
 

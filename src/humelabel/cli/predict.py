@@ -13,7 +13,7 @@ import numpy as np
 from ..io import check_output_file, load_matrix, save_npy_atomic, write_json_atomic
 from ..io.rundir import file_record, provenance
 from ..runs.model import load_model
-from .common import EXIT_OK
+from .common import EXIT_OK, output_parent
 
 __all__ = ["add_commands"]
 
@@ -22,6 +22,8 @@ def add_commands(sub: Any) -> None:
     """Register ``humelabel predict`` on the subparsers ``sub``."""
     parser = sub.add_parser(
         "predict",
+        parents=[output_parent("FILE", "labels to write (.npy); a JSON record of the run is "
+                               "written beside it (same name, .json)")],
         help="label new rows with a fitted run (a fit, or a combined multi-seed run)",
         description="Label the rows of --phi1 with the task encoder of a fit output directory "
         "(model.safetensors), or with every run of a multi-seed output combined as it was "
@@ -31,13 +33,6 @@ def add_commands(sub: Any) -> None:
                         help="output directory of humelabel fit (one seed or --seeds) or run")
     parser.add_argument("--phi1", required=True, metavar="FILE",
                         help="rows to label, shape (m, d1) with the d1 of the fit")
-    parser.add_argument("--out", required=True, metavar="FILE",
-                        help="labels to write (.npy); a JSON record of the run is written "
-                        "beside it (same name, .json)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace --out if it exists (never one of the inputs or a file "
-                        "of another output)")
-    parser.add_argument("--quiet", action="store_true", help="no summary")
     parser.set_defaults(handler=_cmd_predict)
 
 

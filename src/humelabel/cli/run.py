@@ -4,11 +4,7 @@ and a cluster report."""
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import platform
-import shlex
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,8 +25,8 @@ from ..io import (
     probe_output_dir,
     write_json_atomic,
 )
-from ..io.rundir import PROG, file_record, package_versions
-from .common import EXIT_OK, CliError, positive_int, seed, seed_list
+from ..io.rundir import file_record, provenance
+from .common import EXIT_OK, CliError, output_parent, positive_int, progress, seed, seed_list
 from .embed import DEFAULT_CACHE, add_common, add_tfidf, embed_options
 from .fit import check_k, check_truth
 
@@ -40,7 +36,8 @@ __all__ = ["add_commands"]
 def add_commands(sub: Any) -> None:
     """Add ``run`` to the CLI's subparsers."""
     run = sub.add_parser(
-        "run", help="raw texts or images -> embeddings -> HUME -> labels and a cluster report",
+        "run", parents=[output_parent(quiet=False)],
+        help="raw texts or images -> embeddings -> HUME -> labels and a cluster report",
         description="Embed the input in two spaces (cached), search for the labeling with "
         "HUME's fast preset (one run per seed in DIR/runs/<seed>/, combined by majority vote; "
         "alignment.json lets predict --model DIR label new rows), and write labels.npy, "
@@ -54,7 +51,6 @@ def add_commands(sub: Any) -> None:
     run.add_argument("--spaces", required=True, nargs=2, metavar=("PHI1", "PHI2"),
                      help="the two models: PHI1 is the space to label, PHI2 the second view "
                      "(e.g. minilm tfidf, or hf:DINOV2_FOLDER hf:CLIP_FOLDER)")
-    run.add_argument("--out", required=True, metavar="DIR", help="output directory")
     run.add_argument("--truth", metavar="FILE",
                      help="true labels (.npy/.txt/...), only for metrics and the report")
     run.add_argument("--truth-column", metavar="NAME",
@@ -72,8 +68,6 @@ def add_commands(sub: Any) -> None:
     run.add_argument("--cache-dir", metavar="DIR",
                      help="embedding cache (default: $HUMELABEL_CACHE or "
                      f"{DEFAULT_CACHE})")
-    run.add_argument("--overwrite", action="store_true",
-                     help="replace DIR if it exists and is not empty")
     add_common(run, batch_size=64)
     add_tfidf(run, prefix="tfidf-")
     run.set_defaults(handler=_cmd_run)
@@ -84,11 +78,6 @@ RUN_PRESET = "fast"
 
 
 RUN_REPORT_FILES = ("clusters.json", "report.md", "report.html", "metrics.json")
-
-
-def _note(args: argparse.Namespace, message: str) -> None:
-    if not args.quiet:
-        print(message, file=sys.stderr, flush=True)
 
 
 def _validate_run(args: argparse.Namespace) -> None:
@@ -161,7 +150,7 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     spaces, matrices, files = [], [], {}
     for role, spec in zip(("phi1", "phi2"), args.spaces, strict=True):
         t0 = time.perf_counter()
-        _note(args, f"{role}: embedding {n} {'texts' if modality == 'text' else 'images'} "
+        progress(args.quiet, f"{role}: embedding {n} {'texts' if modality == 'text' else 'images'} "
               f"with {spec}")
         path, meta, hit = cached_embedding(inputs, spec, cache_dir, options,
                                            what=f"--spaces {spec}")
@@ -174,16 +163,16 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             "seconds": time.perf_counter() - t0,
         })
         took = "from cache" if hit else f"computed in {spaces[-1]['seconds']:.1f} s"
-        _note(args, f"{role}: {matrices[-1].shape[1]}-d, {took} ({path})")
+        progress(args.quiet, f"{role}: {matrices[-1].shape[1]}-d, {took} ({path})")
 
     seeds = args.seeds or [args.seed]
-    _note(args, f"fitting HUME (k={args.k}, preset {RUN_PRESET}, {len(seeds)} seeds)")
+    progress(args.quiet, f"fitting HUME (k={args.k}, preset {RUN_PRESET}, {len(seeds)} seeds)")
     result = fit_seeds(matrices[0], matrices[1], args.k, seeds, out=args.out,
                        overwrite=args.overwrite, preset=RUN_PRESET, device=args.device,
                        files=files, argv=argv, protect=_run_inputs(args),
                        score=ScoreOptions(n_folds=min(10, max(2, n // args.k))),
                        verbose=not args.quiet, save=False,
-                       progress=lambda message: _note(args, message))
+                       progress=lambda message: progress(args.quiet, message))
     labels = result.labels_
     fit_info = {"preset": RUN_PRESET, "overrides": {}, "device_requested": args.device,
                 "seeds_requested": list(seeds), **result.record()}
@@ -196,10 +185,7 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                 f"HUME preset {fit_info['preset']}, {fit_info['combination']}, seeds "
                 f"{','.join(str(s) for s in fit_info['seeds'])}")
     config = {
-        "command": shlex.join([PROG, *argv]),
-        "argv": [PROG, *argv],
-        "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds"),
+        **provenance(argv, "run"),
         "k": args.k,
         "modality": modality,
         "input": {**inputs.source, "checksum": inputs.checksum, "n": n},
@@ -207,9 +193,6 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         "spaces": spaces,
         "cache_dir": os.path.abspath(cache_dir),
         "fit": fit_info,
-        "versions": package_versions(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
         "seconds": time.perf_counter() - t_start,
     }
 

@@ -55,7 +55,14 @@ from ..runs.scoring import SCORE_METHOD, ScoreOptions
 from ..runs.seeds import parse_seeds
 from ..runs.select import SELECT_FACTORS, grid
 from . import reliable
-from .common import EXIT_OK, CliError, hyperparameter_overrides, metrics_line, progress
+from .common import (
+    EXIT_OK,
+    CliError,
+    hyperparameter_overrides,
+    metrics_line,
+    output_parent,
+    progress,
+)
 from .fit import check_k, check_truth, cmd_fit, input_paths, validate_fit
 
 __all__ = ["SCORE_METHOD", "add_commands", "add_fit_options", "cmd_fit_many"]
@@ -124,7 +131,7 @@ def _cmd_fit_any(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def add_commands(sub: Any) -> None:
     """Register ``humelabel ensemble`` and ``humelabel reliable`` on the subparsers ``sub``."""
     ens = sub.add_parser(
-        "ensemble",
+        "ensemble", parents=[output_parent()],
         help="combine finished runs: align to the best-scoring run and vote",
         description="Combine runs made earlier (fit output directories, or multi-seed "
         "directories whose runs/ are all used): score each run's labels by its generalization "
@@ -136,15 +143,11 @@ def add_commands(sub: Any) -> None:
                      help="a fit output directory, or a directory with runs/<seed>/ in it")
     ens.add_argument("--phi2", required=True, metavar="FILE",
                      help="phi2 of the rows the runs labeled (phi2-eval for inductive runs)")
-    ens.add_argument("--out", required=True, metavar="DIR", help="output directory")
     ens.add_argument("--truth", metavar="FILE", help="true labels; writes metrics.json")
     ens.add_argument("-k", "--k", type=int, metavar="K",
                      help="number of classes (default: from the runs' config.json)")
     ens.add_argument("--jobs", type=int, default=1, metavar="N",
                      help="score runs in parallel processes (default: %(default)s)")
-    ens.add_argument("--overwrite", action="store_true",
-                     help="replace DIR if it exists and is not empty")
-    ens.add_argument("--quiet", action="store_true", help="no progress and no summary")
     _add_score_options(ens)
     ens.set_defaults(handler=_cmd_ensemble)
 

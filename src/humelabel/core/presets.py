@@ -81,6 +81,13 @@ _FAST = {
     "anneal": False,
 }
 
+#: The paper's unrolled solver at CPU size (minutes rather than hours on a laptop CPU): the
+#: reference the benchmarks compare the fast solver with. Overrides on the ``paper`` preset.
+UNROLLED_CPU: MappingProxyType[str, Any] = MappingProxyType(dict(
+    tau=0.1, outer_lr=0.01, inner_lr=0.01, iterations=100, inner_steps=30, num_subsets=2,
+    subset_size=2000, anneal=False, inner="unrolled",
+))
+
 PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType(
     {name: MappingProxyType(values) for name, values in
      {"paper": _PAPER, "imagenet": _IMAGENET, "fast": _FAST}.items()}

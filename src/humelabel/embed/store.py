@@ -12,11 +12,9 @@ fingerprint never reuses shards: it starts afresh.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import hashlib
 import json
 import os
-import platform
 import shutil
 import time
 from collections.abc import Callable
@@ -25,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from .._version import __version__
 from ..io import InputError, file_sha256, package_versions, save_npy_atomic, write_json_atomic
+from ..io.rundir import RECORDED_PACKAGES, provenance
 
 __all__ = [
     "FORMAT",
@@ -221,11 +219,8 @@ def write_embedding(
         "dtype": str(matrix.dtype),
         "row_norm": {"mean": float(norms.mean()), "min": float(norms.min()),
                      "max": float(norms.max())},
-        "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds"),
-        "versions": {"humelabel": __version__,
-                     **package_versions(("numpy", "torch", *packages))},
-        "python": platform.python_version(),
+        **provenance(None, "embed"),
+        "versions": package_versions((*RECORDED_PACKAGES, *packages)),
     }
     mpath = meta_path(out)
     with contextlib.suppress(FileNotFoundError):

@@ -22,6 +22,7 @@ from numpy.typing import ArrayLike
 from sklearn.neighbors import NearestNeighbors
 
 from ..analysis.metrics import hungarian_mapping
+from ..io import l2_normalize
 
 __all__ = ["ReliableSamples", "neighbor_agreement", "reliable_accuracy", "select_reliable"]
 
@@ -48,7 +49,7 @@ def neighbor_agreement(x: ArrayLike, labels: ArrayLike, n_neighbors: int = 10, *
         raise ValueError(f"n_neighbors must be between 1 and n - 1 = {arr.shape[0] - 1}, "
                          f"got {n_neighbors}")
     if normalize:
-        arr = arr / np.maximum(np.linalg.norm(arr, axis=1, keepdims=True), 1e-12)
+        arr = l2_normalize(arr)
     # kneighbors() without a query excludes each point from its own neighbours.
     dist, idx = NearestNeighbors(n_neighbors=n_neighbors, algorithm="brute").fit(arr).kneighbors()
     agreement = (lab[idx] == lab[:, None]).mean(axis=1)
