@@ -7,5 +7,6 @@ which a linear classifier trained in a second representation phi2 generalizes be
 from ._version import __version__
 from .core.presets import PRESETS  # noqa: E402
 from .estimator import HUME, Spaces  # noqa: E402
+from .runs.multiseed import fit_seeds  # noqa: E402
 
-__all__ = ["HUME", "PRESETS", "Spaces", "__version__"]
+__all__ = ["HUME", "PRESETS", "Spaces", "__version__", "fit_seeds"]

@@ -298,9 +298,10 @@ def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
         New ``float32`` array of the same shape.
     """
     x32 = np.asarray(x, dtype=np.float32)
-    # Squared norms accumulated in float64: float32 squares overflow for |x| > ~1.8e19.
-    sq = np.einsum("...i,...i->...", x32, x32, dtype=np.float64)
-    norms = np.sqrt(sq)[..., None]
+    with np.errstate(over="ignore"):  # float32 squares overflow for |x| > ~1.8e19: see below
+        norms = np.linalg.norm(x32, axis=-1, keepdims=True)
+    if not np.isfinite(norms).all():  # then accumulate the squares in float64
+        norms = np.sqrt(np.einsum("...i,...i->...", x32, x32, dtype=np.float64))[..., None]
     return (x32 / np.maximum(norms, eps)).astype(np.float32, copy=False)
 
 
