@@ -44,7 +44,7 @@ from .io import (
     write_text_atomic,
 )
 from .metrics import evaluate
-from .objective import OUTER_LOSSES
+from .objective import OUTER_LOSSES, PRIORS
 from .presets import HYPERPARAMETERS, PRESETS
 
 __all__ = ["INNER_SOLVERS", "CliError", "build_parser", "main"]
@@ -81,10 +81,12 @@ _HYPERPARAMETER_HELP = {
     "logit_scale": "outputs x this are the logits of the ce outer loss (ridge outputs need >1)",
     "split_pool": "draw splits from a fixed pool of this many (0: fresh splits every time)",
     "init": "task-encoder start: random orthogonal, or k-means centroids of phi1",
+    "prior": "class-proportion term: uniform (Eq. 7 entropy bonus) or ratio (gen / entropy)",
 }
 
 #: Allowed values of the string-valued hyperparameters.
-_CHOICES = {"inner": INNER_SOLVERS, "outer_loss": OUTER_LOSSES, "init": INITS}
+_CHOICES = {"inner": INNER_SOLVERS, "outer_loss": OUTER_LOSSES, "init": INITS,
+            "prior": PRIORS}
 
 
 # --------------------------------------------------------------------------------------------

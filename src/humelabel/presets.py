@@ -27,6 +27,7 @@ HYPERPARAMETERS = (
     "logit_scale",
     "split_pool",
     "init",
+    "prior",
 )
 
 _PAPER = {
@@ -48,6 +49,7 @@ _PAPER = {
     "logit_scale": 1.0,  # outputs are logits as they are
     "split_pool": 0,  # 0: fresh random splits every time
     "init": "random",  # random orthogonal task encoder
+    "prior": "uniform",  # Eq. 7's entropy term: gen - entropy_weight * H(mean soft label)
 }
 
 _IMAGENET = {
