@@ -83,6 +83,7 @@ def test_sklearn_params_and_clone():
         (dict(train_fraction=1.0), "train_fraction"),
         (dict(preset="nope"), "preset"),
         (dict(phi2_scaling="weird"), "phi2_scaling"),
+        (dict(prior="dirichlet"), "prior"),
     ],
 )
 def test_bad_parameters(two_view, kwargs, match):

@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 
 from ..core.device import resolve_device
 from ..core.inner import INNER_SOLVERS
-from ..core.objective import OUTER_LOSSES
+from ..core.objective import OUTER_LOSSES, PRIORS
 from ..core.presets import HYPERPARAMETERS, PRESETS
 from ..estimator import HUME, INITS
 from ..io import InputError
@@ -49,10 +49,13 @@ _HYPERPARAMETER_HELP = {
     "logit_scale": "outputs x this are the logits of the ce outer loss (ridge outputs need >1)",
     "split_pool": "draw splits from a fixed pool of this many (0: fresh splits every time)",
     "init": "task-encoder start: random orthogonal, or k-means centroids of phi1",
+    "prior": "class-proportion term: uniform (Eq. 7 entropy bonus) or ratio (generalization / "
+             "entropy: allows imbalanced classes)",
 }
 
 #: Allowed values of the string-valued hyperparameters.
-_CHOICES = {"inner": INNER_SOLVERS, "outer_loss": OUTER_LOSSES, "init": INITS}
+_CHOICES = {"inner": INNER_SOLVERS, "outer_loss": OUTER_LOSSES, "init": INITS,
+            "prior": PRIORS}
 
 
 class CliError(ValueError):

@@ -41,6 +41,7 @@ class SearchConfig:
     outer_loss: str = "ce"
     logit_scale: float = 1.0
     split_pool: int = 0
+    prior: str = "uniform"
 
 
 @dataclass
@@ -108,7 +109,8 @@ def run_search(
                 soft = soft_labels(weight_leaf, gather_rows(phi1, torch.cat([tr, te])), tau)
                 y_tr, y_te = soft[: tr.numel()], soft[tr.numel():]
             part = split_loss(solvers, tensors, tr, te, y_tr, y_te, config.entropy_weight,
-                              generator, config.outer_loss, split_id, config.logit_scale)
+                              generator, config.outer_loss, split_id, config.logit_scale,
+                              config.prior)
             if soft_all is None:
                 (part.loss / config.num_subsets).backward()
             parts.append(part)

@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..core.device import resolve_device
 from ..core.encoder import centroid_init
 from ..core.inner import INNER_SOLVERS, make_inner_solver
-from ..core.objective import OUTER_LOSSES, labelings_objective
+from ..core.objective import OUTER_LOSSES, PRIORS, labelings_objective
 from ..core.presets import HYPERPARAMETERS, resolve
 from ..core.search import SearchConfig, run_search
 from ..core.seeds import seed_from_random_state
@@ -54,6 +54,10 @@ class HUME(ClusterMixin, BaseEstimator):
         tau, entropy_weight, outer_lr, inner_lr, inner_steps, iterations, num_subsets,
         subset_size, train_fraction, anneal, fixed_inner_init, inner: override the preset
             (``None`` keeps the preset's value). Names follow the paper's code.
+        prior: the class-proportion term of the objective: ``"uniform"`` (Eq. 7, all presets:
+            ``- entropy_weight * H(mean soft label)``) or ``"ratio"`` (generalization loss
+            divided by that entropy; allows imbalanced classes, see
+            :func:`humelabel.objective.combine_terms`).
         normalize: L2-normalise the rows of phi1 (fit and predict).
         phi2_scaling: ``"global"`` centres phi2 and rescales it by one number so that the
             mean squared row norm equals its dimension d2 (average feature variance 1). This
@@ -106,6 +110,7 @@ class HUME(ClusterMixin, BaseEstimator):
         logit_scale: float | None = None,
         split_pool: int | None = None,
         init: str | None = None,
+        prior: str | None = None,
         normalize: bool = True,
         phi2_scaling: str = "global",
         dtype: str = "auto",
@@ -132,6 +137,7 @@ class HUME(ClusterMixin, BaseEstimator):
         self.logit_scale = logit_scale
         self.split_pool = split_pool
         self.init = init
+        self.prior = prior
         self.normalize = normalize
         self.phi2_scaling = phi2_scaling
         self.dtype = dtype
@@ -167,6 +173,7 @@ class HUME(ClusterMixin, BaseEstimator):
             "outer_loss": (params["outer_loss"] in OUTER_LOSSES, f"one of {OUTER_LOSSES}"),
             "init": (params["init"] in INITS, f"one of {INITS}"),
             "inner": (params["inner"] in INNER_SOLVERS, f"one of {INNER_SOLVERS}"),
+            "prior": (params["prior"] in PRIORS, f"one of {PRIORS}"),
         }
         for name, (ok, rule) in requirements.items():
             if not ok:
@@ -247,7 +254,7 @@ class HUME(ClusterMixin, BaseEstimator):
             num_subsets=params["num_subsets"], subset_size=params["subset_size"],
             train_fraction=params["train_fraction"], anneal=params["anneal"],
             outer_loss=params["outer_loss"], split_pool=params["split_pool"],
-            logit_scale=params["logit_scale"],
+            logit_scale=params["logit_scale"], prior=params["prior"],
         )
         scalings = [phi2_scaling_of(x2, self.phi2_scaling) for _, x2 in x2s]
         self.phi2_center_ = [c for c, _ in scalings] if multi else scalings[0][0]
@@ -410,4 +417,5 @@ class HUME(ClusterMixin, BaseEstimator):
             subset_size=min(params["subset_size"], x2.shape[0]),
             train_fraction=params["train_fraction"], outer_loss=params["outer_loss"],
             logit_scale=params["logit_scale"], num_splits=num_splits, seed=seed,
+            prior=params["prior"],
         )
