@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_array
 
+from ..io.arrays import first_nonfinite_row
+
 PHI2_SCALINGS = ("global", "none")
 #: Storage precision of the representations ("auto": float16 inputs stay float16).
 DTYPES = ("auto", "float32", "float16")
@@ -60,9 +62,9 @@ def check_matrix(x: Any, name: str) -> np.ndarray:
     """x as a 2-D float array (no copy for float16/32/64 ndarrays and memmaps), finite."""
     if not (isinstance(x, np.ndarray) and x.ndim == 2 and x.dtype in _FLOATS) or 0 in x.shape:
         return check_array(x, dtype=np.float32, input_name=name)  # sklearn's messages
-    for rows in chunks(x.shape[0]):
-        if not np.isfinite(x[rows]).all():
-            raise ValueError(f"{name} contains NaN or infinity")
+    row = first_nonfinite_row(x)
+    if row is not None:
+        raise ValueError(f"{name} contains NaN or infinity (first in row {row})")
     return x
 
 

@@ -17,8 +17,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..core.device import resolve_device
 from ..core.encoder import centroid_init
-from ..core.inner import INNER_SOLVERS, make_inner_solver
-from ..core.objective import OUTER_LOSSES, PRIORS, labelings_objective
+from ..core.inner import make_inner_solver
+from ..core.objective import labelings_objective
 from ..core.presets import HYPERPARAMETERS, resolve
 from ..core.search import SearchConfig, run_search
 from ..core.seeds import seed_from_random_state
@@ -26,7 +26,6 @@ from ..core.sparsemax import sparsemax
 from ..io import l2_normalize
 from ._data import (
     DTYPES,
-    INITS,
     PHI2_SCALINGS,
     Spaces,
     check_matrix,
@@ -37,6 +36,7 @@ from ._data import (
     storage_dtype,
     to_tensor,
 )
+from ._params import check_params
 from ._persist import load_estimator, model_bytes
 
 KMEANS_INIT_ROWS = 20000
@@ -157,27 +157,7 @@ class HUME(ClusterMixin, BaseEstimator):
     def resolved_params(self) -> dict[str, Any]:
         """The preset's hyperparameters with this estimator's overrides, validated."""
         params = resolve(self.preset, {name: getattr(self, name) for name in HYPERPARAMETERS})
-        requirements = {
-            "tau": (params["tau"] > 0, "> 0"),
-            "entropy_weight": (params["entropy_weight"] >= 0, ">= 0"),
-            "outer_lr": (params["outer_lr"] > 0, "> 0"),
-            "inner_lr": (params["inner_lr"] > 0, "> 0"),
-            "inner_steps": (int(params["inner_steps"]) >= 1, ">= 1"),
-            "iterations": (int(params["iterations"]) >= 1, ">= 1"),
-            "num_subsets": (int(params["num_subsets"]) >= 1, ">= 1"),
-            "subset_size": (int(params["subset_size"]) >= 2, ">= 2"),
-            "train_fraction": (0 < params["train_fraction"] < 1, "strictly between 0 and 1"),
-            "alpha": (params["alpha"] > 0, "> 0"),
-            "logit_scale": (params["logit_scale"] > 0, "> 0"),
-            "split_pool": (int(params["split_pool"]) >= 0, ">= 0"),
-            "outer_loss": (params["outer_loss"] in OUTER_LOSSES, f"one of {OUTER_LOSSES}"),
-            "init": (params["init"] in INITS, f"one of {INITS}"),
-            "inner": (params["inner"] in INNER_SOLVERS, f"one of {INNER_SOLVERS}"),
-            "prior": (params["prior"] in PRIORS, f"one of {PRIORS}"),
-        }
-        for name, (ok, rule) in requirements.items():
-            if not ok:
-                raise ValueError(f"{name} must be {rule}, got {params[name]!r}")
+        check_params(params)
         if self.phi2_scaling not in PHI2_SCALINGS:
             raise ValueError(
                 f"phi2_scaling must be one of {PHI2_SCALINGS}, got {self.phi2_scaling!r}"

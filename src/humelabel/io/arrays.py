@@ -198,7 +198,7 @@ def _check_numeric(shown: str, arr: np.ndarray) -> None:
         )
 
 
-def _first_nonfinite_row(x: np.ndarray) -> int | None:
+def first_nonfinite_row(x: np.ndarray) -> int | None:
     """Index of the first row of ``x`` (shape ``(n, ...)``) holding NaN/inf, else None.
 
     Works through ``x`` in row chunks of about ``_CHUNK_BYTES`` so that a memory-mapped array
@@ -248,7 +248,7 @@ def load_matrix(path: PathLike, *, mmap: bool = False) -> np.ndarray:
         raise InputError(shown, f"is empty: got shape {tuple(arr.shape)} (need rows and columns)")
 
     # Chunked scan of the source dtype: a float16 memmap is never up-cast whole.
-    row = _first_nonfinite_row(arr)
+    row = first_nonfinite_row(arr)
     if row is not None:
         raise InputError(shown, f"contains NaN or inf (first in row {row})")
     if isinstance(arr, np.memmap) and arr.dtype in (np.dtype(np.float16), np.dtype(np.float32)):
@@ -257,7 +257,7 @@ def load_matrix(path: PathLike, *, mmap: bool = False) -> np.ndarray:
         out = np.ascontiguousarray(arr, dtype=np.float32)
     if arr.dtype.kind == "f" and arr.dtype.itemsize > 4:
         # float64 values beyond ~3.4e38 turn into inf when converted to float32.
-        row = _first_nonfinite_row(out)
+        row = first_nonfinite_row(out)
         if row is not None:
             raise InputError(shown, f"has values too large for float32 (first in row {row})")
     return out

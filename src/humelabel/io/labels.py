@@ -18,8 +18,8 @@ from .arrays import (
     _check_numeric,
     _describe,
     _ext,
-    _first_nonfinite_row,
     _load_raw,
+    first_nonfinite_row,
     split_key,
 )
 
@@ -106,7 +106,7 @@ def load_labels(path: PathLike) -> np.ndarray:
     if arr.shape[0] == 0:
         raise InputError(shown, "contains no labels")
     if arr.dtype.kind == "f":
-        row = _first_nonfinite_row(arr)
+        row = first_nonfinite_row(arr)
         if row is not None:
             raise InputError(shown, f"contains NaN or inf labels (first at index {row})")
         whole = np.floor(arr) == arr

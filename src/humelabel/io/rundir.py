@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime
 import importlib.metadata
 import json
-import math
 import os
 import platform
 import shlex
@@ -33,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from .arrays import InputError, PathLike, file_sha256, split_key
+from .files import to_jsonable
 from .labels import load_labels
 
 __all__ = [
@@ -112,17 +112,8 @@ def file_record(path: str, array: Any) -> dict[str, Any]:
 
 
 def jsonl(records: Sequence[dict[str, Any]]) -> str:
-    """One strict-JSON object per line; numpy scalars become numbers, non-finite floats null."""
-
-    def clean(value: Any) -> Any:
-        if isinstance(value, np.generic):
-            value = value.item()
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        return value
-
-    return "".join(json.dumps({key: clean(value) for key, value in record.items()},
-                              allow_nan=False) + "\n" for record in records)
+    """One strict-JSON object per line; numpy values become numbers, non-finite floats null."""
+    return "".join(json.dumps(to_jsonable(record), allow_nan=False) + "\n" for record in records)
 
 
 # --------------------------------------------------------------------------------------------
