@@ -1,9 +1,10 @@
 """Does cross-fitted refinement (humelabel.runs.refine) improve the combined labeling?
 
-For each shared text dataset: HUME runs (default preset, phi1 = MiniLM, phi2 = MPNet; cached in
-benchmarks/work/hume by textdata.hume_run), combined as ``fit --seeds`` does (generalization
-score on phi2, best run as reference, Hungarian alignment, vote), then refined over the spaces
-MiniLM, MPNet and TF-IDF. Writes docs/results/refine_benchmark.{md,json}.
+For each shared text dataset: HUME runs (default preset, phi1 = MiniLM, phi2 = MPNet, or TF-IDF
+where no MPNet ships (biomedical); cached in benchmarks/work/hume by textdata.hume_run),
+combined as ``fit --seeds`` does (generalization score on phi2, best run as reference,
+Hungarian alignment, vote), then refined over the spaces MiniLM, MPNet (where shipped) and
+TF-IDF. Writes docs/results/refine_benchmark.{md,json}.
 
 Usage::
 
@@ -22,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import script_argv, stamp, write_results  # noqa: E402
-from textdata import DATASETS, ROOT, hume_run, load_space, truth  # noqa: E402
+from textdata import DATASETS, ROOT, has_space, hume_run, load_space, truth  # noqa: E402
 
 from humelabel.analysis.metrics import cluster_accuracy  # noqa: E402
 from humelabel.core.presets import resolve  # noqa: E402
@@ -33,8 +34,7 @@ from humelabel.runs.seeds import parse_seeds  # noqa: E402
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=[d for d in DATASETS
-                                                          if d != "biomedical"])
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument("--seeds", default="0-2")
     parser.add_argument("--out", default=str(ROOT / "docs" / "results" / "refine_benchmark.md"))
     args = parser.parse_args()
@@ -43,15 +43,17 @@ def main() -> int:
     for name in args.datasets:
         y = truth(name)
         k = int(y.max()) + 1
-        runs = [hume_run(name, "minilm", "mpnet", seed)[1] for seed in seeds]
-        phi2 = load_space(name, "mpnet")
+        phi2_name = "mpnet" if has_space(name, "mpnet") else "tfidf"
+        runs = [hume_run(name, "minilm", phi2_name, seed)[1] for seed in seeds]
+        phi2 = load_space(name, phi2_name)
         scorer = GeneralizationScorer(10, C=0.1, random_state=0).fit(phi2)
         scores = [float(scorer.fold_accuracies(labels).mean()) for labels in runs]
         vote = combine_labelings(runs, scores, n_classes=k).labels
         start = time.perf_counter()
-        spaces = [load_space(name, s) for s in ("minilm", "mpnet", "tfidf")]
+        spaces = [load_space(name, s) for s in ("minilm", "mpnet", "tfidf")
+                  if has_space(name, s)]
         refined = refine_labels(spaces, vote)
-        rows.append({"dataset": name, "runs": len(runs),
+        rows.append({"dataset": name, "phi2": phi2_name, "runs": len(runs),
                      "median_run_acc": float(np.median([cluster_accuracy(y, r) for r in runs])),
                      "vote_acc": cluster_accuracy(y, vote),
                      "refined_acc": cluster_accuracy(y, refined),
@@ -59,12 +61,14 @@ def main() -> int:
                      "refine_seconds": time.perf_counter() - start})
         print(rows[-1], file=sys.stderr, flush=True)
     lines = ["# Refinement of the combined labeling", "",
-             f"Runs: default preset, phi1 MiniLM, phi2 MPNet, seeds {args.seeds}; combined by "
+             f"Runs: default preset, phi1 MiniLM, phi2 MPNet (biomedical: TF-IDF), seeds "
+             f"{args.seeds}; combined by "
              "score + alignment + vote; refined by cross-fitted logistic regression on MiniLM, "
              f"MPNet and TF-IDF (C {REFINE_C}, {REFINE_ITERATIONS} rounds, 5 folds). ACC in %.",
-             "", "| dataset | median run | vote | refined | change | rows relabeled | "
-             "refine time (s) |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['dataset']} | {100 * r['median_run_acc']:.1f} | {100 * r['vote_acc']:.1f} | "
+             "", "| dataset | phi2 | median run | vote | refined | change | rows relabeled | "
+             "refine time (s) |", "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['dataset']} | {r['phi2']} | {100 * r['median_run_acc']:.1f} | "
+              f"{100 * r['vote_acc']:.1f} | "
               f"{100 * r['refined_acc']:.1f} | {100 * (r['refined_acc'] - r['vote_acc']):+.1f} | "
               f"{r['changed']} of {r['n']} | {r['refine_seconds']:.0f} |" for r in rows]
     write_results(args.out, "\n".join(lines), {"rows": rows},

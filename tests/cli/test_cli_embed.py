@@ -24,6 +24,7 @@ from humelabel.embed import images as images_mod
 from humelabel.embed.store import partial_dir
 from humelabel.io import load_matrix
 from humelabel.runs.model import load_model
+from humelabel.runs.refine import refine_labels
 
 
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str], code: int = 0
@@ -307,6 +308,15 @@ def test_run_truth_column_and_seeds(tmp_path: Path, capsys: pytest.CaptureFixtur
     names = {c["name"] for cl in clusters for c in cl.get("top_classes", [])}
     assert names <= {"ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"} and names
     assert json.loads((out / "metrics.json").read_text())["n"] == 120
+
+    # --refine: the seeds are reused; refined.npy is the cross-fitted relabeling of the vote
+    # over both spaces (humelabel.runs.refine), metrics and report are about it.
+    run_cli([*argv, "--refine", "--overwrite"], capsys)
+    refined = np.load(out / "refined.npy")
+    spaces = [load_matrix(s["file"]) for s in config["spaces"]]
+    np.testing.assert_array_equal(refined, refine_labels(spaces, np.load(out / "labels.npy")))
+    np.testing.assert_array_equal(np.load(out / "labels.npy"), before)
+    assert json.loads((out / "config.json").read_text())["refined"] is True
 
 
 def test_run_images_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
