@@ -20,8 +20,10 @@ from ..io import (
     check_same_rows,
     load_labels,
     load_matrix,
+    write_text_atomic,
 )
 from ..io.rundir import file_record
+from ..runs.choose_k import DEFAULT_K_RANGE, KSelection, choose_k, parse_k_range
 from ..runs.fitting import DIAGNOSE_SPLITS, FitInputs, FitSettings, fit_one, write_run
 from .common import (
     EXIT_OK,
@@ -57,6 +59,24 @@ def check_k(k: int, n_rows: int | None = None, shown: str = "") -> None:
                          " classes")
 
 
+def k_value(text: str) -> int | str:
+    """argparse type of ``--k``: an integer, or ``auto`` (choose k without labels)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer or 'auto'") from None
+
+
+def k_range_value(text: str) -> tuple[int, int]:
+    """argparse type of ``--k-range``: ``LO-HI`` with ``2 <= LO < HI``."""
+    try:
+        return parse_k_range(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def check_truth(shown: str, truth: np.ndarray) -> None:
     """True labels are class ids: non-negative integers below the number of rows."""
     if truth.min() < 0:
@@ -87,8 +107,14 @@ def add_commands(sub: Any) -> argparse.ArgumentParser:
     data.add_argument("--truth", metavar="FILE",
                       help="true labels of the evaluated rows (.npy/.npz/.safetensors/.txt/"
                       ".csv); writes metrics.json")
-    fit.add_argument("-k", "--k", required=True, type=int, metavar="K",
-                     help="number of classes to find")
+    fit.add_argument("-k", "--k", required=True, type=k_value, metavar="K",
+                     help="number of classes to find, or 'auto': choose it without labels "
+                     "(short runs over --k-range, then one full run at the best; writes "
+                     "k_selection.csv and k_selection.png)")
+    fit.add_argument("--k-range", type=k_range_value, metavar="LO-HI",
+                     default=DEFAULT_K_RANGE, help="candidates of --k auto (default: "
+                     f"{DEFAULT_K_RANGE[0]}-{DEFAULT_K_RANGE[1]}, capped at rows / "
+                     f"{MIN_ROWS_PER_CLASS})")
     fit.add_argument("--seed", type=seed, default=0, help="random seed (default: %(default)s)")
     fit.add_argument("--preset", choices=tuple(PRESETS), default="fast",
                      help="hyperparameters to start from: fast (closed-form inner solver), or "
@@ -125,7 +151,8 @@ def validate_fit(args: argparse.Namespace, *, check_out: bool = True) -> FitInpu
             else ("--phi2-eval", "--phi1-eval")
         )
         raise CliError(f"{given} given without {missing} (give both or neither)")
-    check_k(args.k)
+    if args.k != "auto":
+        check_k(args.k)
     if args.diagnose and args.truth is None:
         raise InputError("--diagnose", "needs --truth")
     overrides = hyperparameter_overrides(args)
@@ -138,7 +165,14 @@ def validate_fit(args: argparse.Namespace, *, check_out: bool = True) -> FitInpu
     phi1 = load_matrix(args.phi1)
     phi2 = load_matrix(args.phi2)
     check_same_rows((args.phi1, phi1), (args.phi2, phi2))
-    check_k(args.k, phi1.shape[0], args.phi1)
+    if args.k == "auto":
+        top = max(2, phi1.shape[0] // MIN_ROWS_PER_CLASS)
+        if args.k_range[0] > top:
+            raise InputError(f"--k-range {args.k_range[0]}-{args.k_range[1]}",
+                             f"starts above rows / {MIN_ROWS_PER_CLASS} = {top} for the "
+                             f"{phi1.shape[0]} rows of {args.phi1}")
+    else:
+        check_k(args.k, phi1.shape[0], args.phi1)
     inputs = FitInputs(phi1=phi1, phi2=phi2, overrides=overrides)
     eval_ref = (args.phi1, phi1)
     if args.phi1_eval is not None:
@@ -206,11 +240,46 @@ def fit_and_record(
     return fit_one(settings, inputs, seed, verbose=verbose)
 
 
+def select_k(args: argparse.Namespace, inputs: FitInputs) -> KSelection:
+    """``--k auto``: :func:`humelabel.runs.choose_k.choose_k` with the command's settings
+    (short runs only; the full run at the chosen k is the command's usual fit)."""
+
+    def make(k: int, iterations: int | None) -> HUME:
+        hyper = dict(inputs.overrides)
+        if iterations is not None:
+            hyper["iterations"] = iterations
+        return HUME(k, preset=args.preset, **hyper, normalize=args.normalize,
+                    phi2_scaling=args.phi2_scaling, random_state=args.seed,
+                    device=args.device)
+
+    def say(line: str) -> None:
+        if not args.quiet:
+            print(line, flush=True)
+
+    return choose_k(inputs.phi1, inputs.phi2, args.k_range, random_state=args.seed,
+                    make_estimator=make, fit_final=False, progress=say)
+
+
 def cmd_fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``humelabel fit`` with one seed (:mod:`.runs` dispatches ``--seeds``/``--select``)."""
     inputs = validate_fit(args)
+    extra = None
+    if args.k == "auto":
+        from ..analysis.plots import plot_k_selection
+
+        chosen = select_k(args, inputs)
+        args.k = chosen.k_
+
+        def extra(tmp: Any) -> None:
+            write_text_atomic(tmp / "k_selection.csv", chosen.csv())
+            plot_k_selection(chosen.table, chosen.k_, tmp / "k_selection.png")
+
     est, metrics, config = fit_and_record(args, argv, inputs, args.seed, not args.quiet)
-    write_fit_run(args.out, args.overwrite, est, config, metrics, input_paths(args))
+    if extra is not None:
+        config["k_selection"] = chosen.record()
+    write_run(args.out, args.overwrite, est, config, metrics, input_paths(args), extra=extra)
     if not args.quiet:
+        if extra is not None:
+            print(f"chose k = {args.k} (criterion per k in {args.out}/k_selection.csv)")
         print(_summary(args.out, est.labels_, args.k, metrics))
     return EXIT_OK

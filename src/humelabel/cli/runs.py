@@ -124,6 +124,9 @@ def add_fit_options(fit: argparse.ArgumentParser) -> None:
 def _cmd_fit_any(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``humelabel fit``: one seed, or many with ``--seeds`` / ``--select``."""
     if args.seeds is not None or args.select:
+        if args.k == "auto":
+            raise CliError("--k auto runs with one --seed: choose k first, then run --seeds "
+                           "or --select with that k")
         return cmd_fit_many(args, argv)
     return cmd_fit(args, argv)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,10 +163,14 @@ def fit_one(settings: FitSettings, inputs: FitInputs, seed: int, *, verbose: boo
 
 
 def write_run(out: str | Path, overwrite: bool, est: HUME, config: dict[str, Any],
-              metrics: dict[str, Any] | None, inputs: Sequence[str] = ()) -> None:
+              metrics: dict[str, Any] | None, inputs: Sequence[str] = (),
+              extra: Callable[[Path], None] | None = None) -> None:
     """Write one run directory (labels, model, config, history, metrics) atomically;
-    ``inputs`` are files it must never replace."""
+    ``inputs`` are files it must never replace; ``extra(tmp)`` writes more files into the
+    directory before it is committed."""
     with atomic_output_dir(out, "fit", overwrite=overwrite, inputs=inputs) as tmp:
+        if extra is not None:
+            extra(Path(tmp))
         save_npy_atomic(tmp / LABELS, np.asarray(est.labels_, dtype=np.int64))
         write_bytes_atomic(tmp / MODEL, est.model_bytes())
         write_json_atomic(tmp / CONFIG, config)
