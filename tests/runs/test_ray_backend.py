@@ -28,7 +28,7 @@ ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'hume
 N, D1, D2, K = 90, 8, 12, 3
 TINY = {"iterations": 3, "inner_steps": 3, "num_subsets": 2, "subset_size": 50}
 #: Slow enough (a few seconds a run on one thread) to kill a worker while it works.
-SLOW = {"iterations": 200, "inner_steps": 10, "num_subsets": 2, "subset_size": 60}
+SLOW = {"iterations": 120, "inner_steps": 10, "num_subsets": 2, "subset_size": 60}
 SRC = Path(__file__).resolve().parents[2] / "src"
 RAY = Path(sys.executable).with_name("ray")
 
@@ -115,15 +115,6 @@ def test_cli_ray_equals_jobs_1_and_resumes(
     assert (remote / "labels.npy").read_bytes() == before
 
 
-def test_cli_backend_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["fit", "--phi1", "a.npy", "--phi2", "b.npy", "--k", "3", "--out",
-            str(tmp_path / "o"), "--seeds", "0-1", "--address", "127.0.0.1:1"]
-    assert main(argv) == 2
-    assert capsys.readouterr().err.strip() == "humelabel: error: --address needs --backend ray"
-    with pytest.raises(ValueError, match="backend must be one of local, ray"):
-        fit_seeds(np.zeros((9, 2)), np.zeros((9, 2)), 3, [0, 1], backend="dask")
-
-
 def _task_workers() -> list[int]:
     """Pids of Ray worker processes running a task of ours (process title ``ray::_run``)."""
     found = []
@@ -146,11 +137,11 @@ def test_killed_worker_is_retried_with_the_same_result(
     killed: list[int] = []
     stop = threading.Event()
 
-    def kill_one() -> None:  # SIGKILL the first worker seen running a task, after 1 s
+    def kill_one() -> None:  # SIGKILL the first worker seen running a task, after 0.3 s
         while not stop.is_set():
             workers = _task_workers()
             if workers:
-                time.sleep(1.0)
+                time.sleep(0.3)
                 if workers[0] in _task_workers():
                     os.kill(workers[0], signal.SIGKILL)
                     killed.append(workers[0])

@@ -96,6 +96,7 @@ class MultiSeedResult:
     configs: list[dict[str, float]] | None = None
     select_rows: list[dict[str, Any]] | None = None
     selected: str | None = None
+    backend: str = "local"
 
     @property
     def labels_(self) -> np.ndarray:
@@ -125,7 +126,8 @@ class MultiSeedResult:
         config: dict[str, Any] = {
             **provenance(s.argv, "select" if self.configs is not None else "multi-seed"),
             "k": s.k, "preset": s.preset, "overrides": inputs.overrides, "seeds": self.seeds,
-            "jobs": self.jobs, "mode": "inductive" if inputs.inductive else "transductive",
+            "jobs": self.jobs, "backend": self.backend,
+            "mode": "inductive" if inputs.inductive else "transductive",
             "normalize": s.normalize, "phi2_scaling": s.phi2_scaling,
             "device_requested": s.device, "inputs": inputs.files,
             "score": {**self.score_key, "data": inputs.eval_role},
@@ -310,7 +312,7 @@ def fit_seeds(
         runs=chosen, ensemble=ens, all_runs=runs, n_classes=n_classes, seeds=list(seeds),
         settings=settings, inputs=inputs, score_key=key, jobs=jobs,
         seconds=time.perf_counter() - start, metrics=metrics, configs=grid,
-        select_rows=select_rows, selected=selected)
+        select_rows=select_rows, selected=selected, backend=backend)
     if out_path is not None and save:
         result.save(out_path)
     return result

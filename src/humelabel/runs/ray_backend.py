@@ -47,8 +47,8 @@ def import_ray() -> Any:
 @contextlib.contextmanager
 def connect(address: str | None = None) -> Iterator[Any]:
     """Connected to Ray within the block: to the cluster at ``address`` (``host:port``, or
-    ``auto``), else to a new local one; an existing connection of this process is used as it
-    is. Disconnects at the end only if it connected. Yields the ``ray`` module."""
+    ``auto`` for the one running on this machine), else to a new local one (even when one is
+    running); an existing connection of this process is used as it is. Disconnects at the end only if it connected. Yields the ``ray`` module."""
     ray = import_ray()
     if ray.is_initialized():
         yield ray
@@ -56,7 +56,7 @@ def connect(address: str | None = None) -> Iterator[Any]:
     options: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
     try:
         if address is None:
-            ray.init(include_dashboard=False, **options)
+            ray.init(address="local", include_dashboard=False, **options)
         else:
             ray.init(address=address, **options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
