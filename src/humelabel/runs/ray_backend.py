@@ -48,7 +48,8 @@ def import_ray() -> Any:
 def connect(address: str | None = None) -> Iterator[Any]:
     """Connected to Ray within the block: to the cluster at ``address`` (``host:port``, or
     ``auto`` for the one running on this machine), else to a new local one (even when one is
-    running); an existing connection of this process is used as it is. Disconnects at the end only if it connected. Yields the ``ray`` module."""
+    running); an existing connection of this process is used as it is. Disconnects at the end
+    only if it connected. Yields the ``ray`` module."""
     ray = import_ray()
     if ray.is_initialized():
         yield ray
