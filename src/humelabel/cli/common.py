@@ -21,7 +21,8 @@ from ..runs.seeds import MAX_SEED, parse_seeds
 
 __all__ = [
     "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "PROG", "CliError", "OneLineParser",
-    "add_hyperparameter_options", "check_device", "check_hyperparameters", "error_line",
+    "add_backend_options", "add_hyperparameter_options", "check_backend", "check_device",
+    "check_hyperparameters", "error_line",
     "finite_float", "hyperparameter_overrides", "metrics_line", "option", "output_parent",
     "positive_int", "progress", "seed", "seed_list",
 ]
@@ -144,6 +145,28 @@ def progress(quiet: bool, message: str) -> None:
 def option(name: str) -> str:
     """Command-line flag of a hyperparameter: ``entropy_weight`` -> ``--entropy-weight``."""
     return "--" + name.replace("_", "-")
+
+
+def add_backend_options(group: Any) -> None:
+    """``--backend local|ray`` and ``--address`` of the commands that run many fits."""
+    group.add_argument("--backend", choices=("local", "ray"), default="local",
+                       help="local: this machine (fit: --jobs processes); ray: one Ray task per "
+                       "run (one CPU and torch thread each, same results), a dead worker's "
+                       "run retried; needs pip install 'humelabel[ray]' (default: "
+                       "%(default)s)")
+    group.add_argument("--address", metavar="HOST:PORT",
+                       help="with --backend ray: the cluster's head (ray start --head prints "
+                       "it; 'auto' for this machine's); default: start a local cluster")
+
+
+def check_backend(args: argparse.Namespace) -> None:
+    """``--address`` only with ``--backend ray``, and ray importable before any work."""
+    if args.address is not None and args.backend != "ray":
+        raise CliError("--address needs --backend ray")
+    if args.backend == "ray":
+        from ..runs.ray_backend import import_ray
+
+        import_ray()
 
 
 def add_hyperparameter_options(parser: argparse.ArgumentParser) -> None:

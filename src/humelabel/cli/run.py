@@ -27,7 +27,17 @@ from ..io import (
     write_json_atomic,
 )
 from ..io.rundir import file_record, provenance
-from .common import EXIT_OK, CliError, output_parent, positive_int, progress, seed, seed_list
+from .common import (
+    EXIT_OK,
+    CliError,
+    add_backend_options,
+    check_backend,
+    output_parent,
+    positive_int,
+    progress,
+    seed,
+    seed_list,
+)
 from .embed import DEFAULT_CACHE, add_common, add_tfidf, embed_options
 from .fit import check_k, check_truth
 
@@ -64,6 +74,7 @@ def add_commands(sub: Any) -> None:
     run.add_argument("--seeds", type=seed_list, metavar="LIST",
                      help="seeds to run and combine, e.g. 0-9 or 0,3,5-7 (instead of --seed); "
                      "each seed's run is kept in DIR/runs/<seed>/ and reused when run again")
+    add_backend_options(run)
     run.add_argument("--refine", action="store_true",
                      help="also relabel the combination by cross-fitted logistic regression on "
                      "both spaces (humelabel.runs.refine; +0.8 to +1.6 ACC on three of four "
@@ -141,6 +152,7 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     t_start = time.perf_counter()
     _validate_run(args)
+    check_backend(args)
     modality, inputs = _read_run_input(args)
     items = inputs.texts if modality == "text" else inputs.names
     n = len(items)
@@ -178,7 +190,8 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                        overwrite=args.overwrite, preset=RUN_PRESET, device=args.device,
                        files=files, argv=argv, protect=_run_inputs(args),
                        score=ScoreOptions(n_folds=min(10, max(2, n // args.k))),
-                       verbose=not args.quiet, save=False,
+                       verbose=not args.quiet, save=False, backend=args.backend,
+                       address=args.address,
                        progress=lambda message: progress(args.quiet, message))
     labels = result.labels_
     refined = None

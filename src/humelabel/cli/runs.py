@@ -58,6 +58,8 @@ from . import reliable
 from .common import (
     EXIT_OK,
     CliError,
+    add_backend_options,
+    check_backend,
     hyperparameter_overrides,
     metrics_line,
     output_parent,
@@ -107,6 +109,7 @@ def add_fit_options(fit: argparse.ArgumentParser) -> None:
     group.add_argument("--jobs", type=int, default=1, metavar="N",
                        help="runs in parallel processes, one torch thread each "
                        "(default: %(default)s)")
+    add_backend_options(group)
     group.add_argument("--select", action="store_true",
                        help="sweep a grid of tau, entropy weight and outer lr and keep the "
                        "configuration whose labeling has the best generalization score "
@@ -247,6 +250,7 @@ def cmd_fit_many(args: argparse.Namespace, argv: Sequence[str]) -> int:
     # that an existing DIR may be resumed.
     seeds = _seeds_from_args(args, argv)
     _check_jobs(args.jobs)
+    check_backend(args)
     _check_score_options(args)
     configs = _grid(args, hyperparameter_overrides(args)) if args.select else None
     check_resumable(Path(args.out))
@@ -263,7 +267,8 @@ def cmd_fit_many(args: argparse.Namespace, argv: Sequence[str]) -> int:
         device=args.device, diagnose=args.diagnose, grid=configs,
         score=_score_options(args), files=inputs.files, argv=argv,
         protect=input_paths(args), verbose=not args.quiet,
-        progress=lambda message: progress(args.quiet, message))
+        progress=lambda message: progress(args.quiet, message), backend=args.backend,
+        address=args.address)
     if not args.quiet:
         text = summary(args.out, result.ensemble, args.k, [r.name for r in result.runs],
                        result.metrics)

@@ -33,7 +33,7 @@ from ..io import (
 )
 from ..io.rundir import CONFIG, HISTORY, LABELS, METRICS, MODEL, jsonl, provenance, read_run
 
-__all__ = ["DIAGNOSE_SPLITS", "FitInputs", "FitSettings", "array_record", "difference",
+__all__ = ["DIAGNOSE_SPLITS", "FitInputs", "FitSettings", "RunFiles", "array_record", "difference",
            "existing_run", "expected_signature", "fit_one", "signature", "write_run"]
 
 #: Number of seeded splits used by ``diagnose`` to score the found and the true labeling.
@@ -162,21 +162,46 @@ def fit_one(settings: FitSettings, inputs: FitInputs, seed: int, *, verbose: boo
     return est, metrics, config
 
 
+@dataclass
+class RunFiles:
+    """The contents of one run directory, ready to be written anywhere (by the process that
+    fitted it or, with the Ray backend, by the driver that received it)."""
+
+    labels: np.ndarray
+    model: bytes
+    config: dict[str, Any]
+    history: str
+    metrics: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, est: HUME, config: dict[str, Any], metrics: dict[str, Any] | None
+           ) -> RunFiles:
+        """The files of a fitted estimator's run."""
+        return cls(labels=np.asarray(est.labels_, dtype=np.int64), model=est.model_bytes(),
+                   config=config, history=jsonl(est.history_), metrics=metrics)
+
+    def write(self, out: str | Path, overwrite: bool, inputs: Sequence[str] = (),
+              extra: Callable[[Path], None] | None = None) -> None:
+        """Write the run directory ``out`` atomically; ``inputs`` are files it must never
+        replace; ``extra(tmp)`` writes more files into it before it is committed."""
+        with atomic_output_dir(out, "fit", overwrite=overwrite, inputs=inputs) as tmp:
+            if extra is not None:
+                extra(Path(tmp))
+            save_npy_atomic(tmp / LABELS, self.labels)
+            write_bytes_atomic(tmp / MODEL, self.model)
+            write_json_atomic(tmp / CONFIG, self.config)
+            write_text_atomic(tmp / HISTORY, self.history)
+            if self.metrics is not None:
+                write_json_atomic(tmp / METRICS, self.metrics)
+
+
 def write_run(out: str | Path, overwrite: bool, est: HUME, config: dict[str, Any],
               metrics: dict[str, Any] | None, inputs: Sequence[str] = (),
               extra: Callable[[Path], None] | None = None) -> None:
     """Write one run directory (labels, model, config, history, metrics) atomically;
     ``inputs`` are files it must never replace; ``extra(tmp)`` writes more files into the
     directory before it is committed."""
-    with atomic_output_dir(out, "fit", overwrite=overwrite, inputs=inputs) as tmp:
-        if extra is not None:
-            extra(Path(tmp))
-        save_npy_atomic(tmp / LABELS, np.asarray(est.labels_, dtype=np.int64))
-        write_bytes_atomic(tmp / MODEL, est.model_bytes())
-        write_json_atomic(tmp / CONFIG, config)
-        write_text_atomic(tmp / HISTORY, jsonl(est.history_))
-        if metrics is not None:
-            write_json_atomic(tmp / METRICS, metrics)
+    RunFiles.of(est, config, metrics).write(out, overwrite, inputs, extra)
 
 
 # --------------------------------------------------------------------------------------------

@@ -15,19 +15,20 @@ process. :meth:`MultiSeedResult.save` writes the combination at the top of ``out
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..io.rundir import LABELS, SELECT_CSV, provenance
+from ..io.rundir import SELECT_CSV, provenance
+from . import ray_backend
 from .ensemble import Ensemble, combine_labelings
-from .fitting import FitInputs, FitSettings, existing_run, fit_one, write_run
-from .jobs import execute
+from .fitting import FitInputs, FitSettings, existing_run
 from .outputs import (
     alignment_record,
     commit_top_level,
@@ -36,60 +37,21 @@ from .outputs import (
     run_rows,
     top_level_writers,
 )
-from .scoring import ScoreOptions, cached_score, score_key, score_record, write_score
+from .scoring import ScoreOptions, cached_score, score_key
 from .select import SELECT_COLUMNS, select, select_metrics, tag
+from .tasks import BACKENDS, Task, do_task, run_tasks
 
-__all__ = ["MultiSeedResult", "ScoreOptions", "SeedRun", "Task", "fit_seeds",
-           "score_labelings"]
-
-
-@dataclass(frozen=True)
-class Task:
-    """One unit of work: fit seed ``seed`` (``fit``) into ``run_dir`` (when given), then score
-    its labels (or ``labels``, or the labels already in ``run_dir``); with ``run_dir`` the
-    score is cached in ``run_dir/score.json``."""
-
-    name: str
-    run_dir: str | None = None
-    seed: int = 0
-    overrides: dict[str, Any] = field(default_factory=dict)
-    fit: bool = False
-    labels: np.ndarray | None = None
+__all__ = ["BACKENDS", "MultiSeedResult", "ScoreOptions", "SeedRun", "Task", "do_task",
+           "fit_seeds", "run_tasks", "score_labelings"]
 
 
-def do_task(task: Task, state: dict[str, Any]) -> dict[str, Any]:
-    """Run one task; returns ``{"name", "labels", "score", "seconds", "fitted"}``."""
-    start = time.perf_counter()
-    if task.fit:
-        est, metrics, config = fit_one(state["settings"], state["inputs"], task.seed,
-                                       verbose=state["verbose"], overrides=task.overrides)
-        labels = np.asarray(est.labels_, dtype=np.int64)
-        if task.run_dir is not None:
-            config["part_of"] = {"out": state["out"], "seed": task.seed,
-                                 "grid_overrides": task.overrides}
-            write_run(task.run_dir, True, est, config, metrics, state["protect"])
-    elif task.labels is not None:
-        labels = task.labels
-    else:
-        assert task.run_dir is not None
-        labels = np.load(Path(task.run_dir) / LABELS, allow_pickle=False)
-    score = None
-    if "scorer" in state:  # a lone run is not scored: there is nothing to choose
-        record = score_record(state["score_key"], labels,
-                              state["scorer"].fold_accuracies(labels))
-        if task.run_dir is not None:
-            write_score(task.run_dir, record)
-        score = record["score"]
-    return {"name": task.name, "labels": labels, "score": score,
-            "seconds": time.perf_counter() - start, "fitted": task.fit}
-
-
-def score_labelings(labelings: Sequence[np.ndarray], state: dict[str, Any], jobs: int
-                    ) -> list[float]:
+def score_labelings(labelings: Sequence[np.ndarray], state: dict[str, Any], jobs: int,
+                    backend: str = "local", address: str | None = None) -> list[float]:
     """Generalization scores of labelings (each (n,)) with the scorer of ``state``."""
     tasks = [Task(name=str(i), labels=np.asarray(lab)) for i, lab in enumerate(labelings)]
     scores: dict[str, float] = {}
-    execute(do_task, tasks, jobs, state, lambda t, r: scores.__setitem__(t.name, r["score"]))
+    run_tasks(tasks, jobs, state, lambda t, r: scores.__setitem__(t.name, r["score"]),
+              backend, address)
     return [scores[t.name] for t in tasks]
 
 
@@ -134,6 +96,7 @@ class MultiSeedResult:
     configs: list[dict[str, float]] | None = None
     select_rows: list[dict[str, Any]] | None = None
     selected: str | None = None
+    backend: str = "local"
 
     @property
     def labels_(self) -> np.ndarray:
@@ -163,7 +126,8 @@ class MultiSeedResult:
         config: dict[str, Any] = {
             **provenance(s.argv, "select" if self.configs is not None else "multi-seed"),
             "k": s.k, "preset": s.preset, "overrides": inputs.overrides, "seeds": self.seeds,
-            "jobs": self.jobs, "mode": "inductive" if inputs.inductive else "transductive",
+            "jobs": self.jobs, "backend": self.backend,
+            "mode": "inductive" if inputs.inductive else "transductive",
             "normalize": s.normalize, "phi2_scaling": s.phi2_scaling,
             "device_requested": s.device, "inputs": inputs.files,
             "score": {**self.score_key, "data": inputs.eval_role},
@@ -237,6 +201,7 @@ def fit_seeds(
     files: dict[str, dict[str, Any]] | None = None, argv: Sequence[str] | None = None,
     protect: Sequence[str] = (), verbose: bool = False,
     progress: Callable[[str], None] | None = None, save: bool = True,
+    backend: str = "local", address: str | None = None,
 ) -> MultiSeedResult:
     """Fit HUME once per seed (per configuration of ``grid``) and combine the runs.
 
@@ -250,6 +215,11 @@ def fit_seeds(
             combination to the top. ``overwrite`` redoes runs made with other settings
             (else they raise InputError before anything is fitted).
         jobs: processes (one torch thread each; the results do not depend on it).
+        backend: ``local`` (``jobs`` processes here) or ``ray``: every run is a Ray task
+            (one CPU, one torch thread; the same results) on the cluster at ``address``
+            (``host:port``; default: a new local cluster), the inputs sent once, each run
+            written here as it arrives, a task whose worker died retried
+            (:mod:`humelabel.runs.ray_backend`; needs ``pip install 'humelabel[ray]'``).
         grid: configurations (dicts of hyperparameters) to select from by the score of
             their combined labeling (:mod:`humelabel.runs.select`).
         score: the generalization score's settings; files: input records for config.json
@@ -260,6 +230,10 @@ def fit_seeds(
         The combination (``labels_`` (n_eval,), ``agreement_``) and every run.
     """
     start = time.perf_counter()
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "ray":
+        ray_backend.import_ray()  # before any work: the one-line error when it is missing
     score = score or ScoreOptions()
     inputs = FitInputs(phi1=phi1, phi2=phi2, phi1_eval=phi1_eval, phi2_eval=phi2_eval,
                        truth=truth, files=dict(files or {}), overrides=dict(overrides or {}))
@@ -281,7 +255,7 @@ def fit_seeds(
                 run.labels, run.reused = found, True
                 run.score = cached_score(run.run_dir, key, found)
                 if run.score is None and not (grid is None and len(runs) == 1):
-                    tasks.append(Task(name=run.name, run_dir=str(run.run_dir)))
+                    tasks.append(Task(name=run.name, run_dir=str(run.run_dir), labels=found))
                 continue
         tasks.append(Task(name=run.name, seed=run.seed, overrides=run.overrides, fit=True,
                           run_dir=str(run.run_dir) if run.run_dir is not None else None))
@@ -290,14 +264,16 @@ def fit_seeds(
                                                                      exist_ok=True)
     state: dict[str, Any] = {
         "settings": settings, "inputs": inputs, "score_key": key, "protect": list(protect),
-        "verbose": verbose and jobs == 1, "out": os.path.abspath(out) if out else None,
+        "verbose": verbose and jobs == 1 and backend == "local",
+        "out": os.path.abspath(out) if out else None,
     }
     lone = grid is None and len(runs) == 1
     if (tasks and not lone) or grid is not None:
         state["scorer"] = score.scorer(inputs.eval_phi2)  # whitened once for every run
     say = progress or (lambda message: None)
+    where = f"jobs {jobs}" if backend == "local" else f"on Ray ({address or 'local cluster'})"
     say(f"{len(runs)} runs: {sum(r.reused for r in runs)} finished earlier, "
-        f"{sum(t.fit for t in tasks)} to fit, jobs {jobs}")
+        f"{sum(t.fit for t in tasks)} to fit, {where}")
     by_name = {run.name: run for run in runs}
     done = [0]
 
@@ -310,14 +286,18 @@ def fit_seeds(
         say(f"[{done[0]}/{len(tasks)}] {task.name}: {verb} in {result['seconds']:.1f} s"
             + scored)
 
-    execute(do_task, tasks, jobs, state, on_done)
-
+    session = (ray_backend.connect(address) if backend == "ray" and (tasks or grid)
+               else contextlib.nullcontext())
     select_rows, selected = None, None
-    if grid is not None:
-        members = {tag(c): ([r.labels for r in runs if r.config_tag == tag(c)],
-                            [r.score for r in runs if r.config_tag == tag(c)]) for c in grid}
-        select_rows, selected, combined = select(
-            grid, members, n_classes, lambda labs: score_labelings(labs, state, jobs), truth)
+    with session:  # one Ray connection for the runs and the grid's combinations
+        run_tasks(tasks, jobs, state, on_done, backend, address)
+        if grid is not None:
+            members = {tag(c): ([r.labels for r in runs if r.config_tag == tag(c)],
+                                [r.score for r in runs if r.config_tag == tag(c)])
+                       for c in grid}
+            select_rows, selected, combined = select(
+                grid, members, n_classes,
+                lambda labs: score_labelings(labs, state, jobs, backend, address), truth)
     chosen = [run for run in runs if run.config_tag == selected]
     ens = combine_labelings([r.labels for r in chosen],
                             [0.0 if r.score is None else r.score for r in chosen],
@@ -332,7 +312,7 @@ def fit_seeds(
         runs=chosen, ensemble=ens, all_runs=runs, n_classes=n_classes, seeds=list(seeds),
         settings=settings, inputs=inputs, score_key=key, jobs=jobs,
         seconds=time.perf_counter() - start, metrics=metrics, configs=grid,
-        select_rows=select_rows, selected=selected)
+        select_rows=select_rows, selected=selected, backend=backend)
     if out_path is not None and save:
         result.save(out_path)
     return result
