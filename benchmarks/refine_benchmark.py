@@ -9,7 +9,12 @@ TF-IDF. Writes docs/results/refine_benchmark.{md,json}.
 Usage::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/refine_benchmark.py \
-        [--datasets ag_news trec banking77 stackoverflow] [--seeds 0-2]
+        [--datasets ...] [--seeds 0-2] [--phi2 tfidf] [--refine-spaces minilm,tfidf] \
+        [--out docs/results/refine_benchmark.md]
+
+The page docs/results/refine_benchmark_run.md is the setting of ``humelabel run --spaces
+minilm tfidf --refine``: ``--phi2 tfidf --refine-spaces minilm,tfidf --out
+docs/results/refine_benchmark_run.md``.
 """
 
 from __future__ import annotations
@@ -36,6 +41,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument("--seeds", default="0-2")
+    parser.add_argument("--phi2", default=None,
+                        help="phi2 of the runs (default: mpnet where shipped, else tfidf)")
+    parser.add_argument("--refine-spaces", default="minilm,mpnet,tfidf",
+                        help="spaces of the refinement (those a dataset lacks are skipped)")
     parser.add_argument("--out", default=str(ROOT / "docs" / "results" / "refine_benchmark.md"))
     args = parser.parse_args()
     seeds = parse_seeds(args.seeds)
@@ -43,17 +52,18 @@ def main() -> int:
     for name in args.datasets:
         y = truth(name)
         k = int(y.max()) + 1
-        phi2_name = "mpnet" if has_space(name, "mpnet") else "tfidf"
+        phi2_name = args.phi2 or ("mpnet" if has_space(name, "mpnet") else "tfidf")
         runs = [hume_run(name, "minilm", phi2_name, seed)[1] for seed in seeds]
         phi2 = load_space(name, phi2_name)
         scorer = GeneralizationScorer(10, C=0.1, random_state=0).fit(phi2)
         scores = [float(scorer.fold_accuracies(labels).mean()) for labels in runs]
         vote = combine_labelings(runs, scores, n_classes=k).labels
         start = time.perf_counter()
-        spaces = [load_space(name, s) for s in ("minilm", "mpnet", "tfidf")
-                  if has_space(name, s)]
+        names = [s for s in args.refine_spaces.split(",") if has_space(name, s)]
+        spaces = [load_space(name, s) for s in names]
         refined = refine_labels(spaces, vote)
-        rows.append({"dataset": name, "phi2": phi2_name, "runs": len(runs),
+        rows.append({"dataset": name, "phi2": phi2_name, "refine_spaces": names,
+                     "runs": len(runs),
                      "median_run_acc": float(np.median([cluster_accuracy(y, r) for r in runs])),
                      "vote_acc": cluster_accuracy(y, vote),
                      "refined_acc": cluster_accuracy(y, refined),
@@ -61,10 +71,11 @@ def main() -> int:
                      "refine_seconds": time.perf_counter() - start})
         print(rows[-1], file=sys.stderr, flush=True)
     lines = ["# Refinement of the combined labeling", "",
-             f"Runs: default preset, phi1 MiniLM, phi2 MPNet (biomedical: TF-IDF), seeds "
-             f"{args.seeds}; combined by "
-             "score + alignment + vote; refined by cross-fitted logistic regression on MiniLM, "
-             f"MPNet and TF-IDF (C {REFINE_C}, {REFINE_ITERATIONS} rounds, 5 folds). ACC in %.",
+             f"Runs: default preset, phi1 MiniLM, phi2 {args.phi2 or 'MPNet (biomedical: TF-IDF)'}"
+             f", seeds {args.seeds}; combined by score + alignment + vote; refined by "
+             f"cross-fitted logistic regression on {args.refine_spaces.replace(',', ', ')} "
+             f"(those a dataset has; C {REFINE_C}, {REFINE_ITERATIONS} rounds, 5 folds). "
+             "ACC in %.",
              "", "| dataset | phi2 | median run | vote | refined | change | rows relabeled | "
              "refine time (s) |", "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['dataset']} | {r['phi2']} | {100 * r['median_run_acc']:.1f} | "

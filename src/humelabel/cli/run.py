@@ -77,9 +77,9 @@ def add_commands(sub: Any) -> None:
     add_backend_options(run)
     run.add_argument("--refine", action="store_true",
                      help="also relabel the combination by cross-fitted logistic regression on "
-                     "both spaces (humelabel.runs.refine; +0.8 to +1.6 ACC on three of four "
-                     "shared text sets, -0.2 on one: docs/results/refine_benchmark.md); writes "
-                     "refined.npy and reports on it, labels.npy stays the combination")
+                     "both spaces (humelabel.runs.refine; with minilm tfidf: -0.2 to +1.6 ACC "
+                     "on the five shared text sets, docs/results/refine_benchmark_run.md); "
+                     "writes refined.npy and reports on it, labels.npy stays the combination")
     run.add_argument("--top", type=positive_int, default=10, metavar="N",
                      help="typical members shown per cluster (default: %(default)s)")
     run.add_argument("--cache-dir", metavar="DIR",
