@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from humelabel.core.inner import UnrolledGD
@@ -61,3 +62,21 @@ def test_same_seed_same_result(two_view):
             for seed in (1, 1, 2)]
     assert torch.equal(runs[0], runs[1])
     assert not torch.equal(runs[0], runs[2])
+
+
+class _SplitBySplit(UnrolledGD):
+    """UnrolledGD without the batched entry point: the search solves split by split."""
+
+    batches_splits = False
+
+
+@pytest.mark.parametrize("subset_size", [10_000, 150])  # one union group; several groups
+def test_batched_splits_match_split_by_split(two_view, subset_size):
+    phi1, phi2, _ = _data(two_view)
+    config = _config(iterations=3, num_subsets=4, subset_size=subset_size)
+    runs = [run_search(phi1, phi2, 3, config, solver(5, 0.1), torch.Generator().manual_seed(0),
+                       progress=False) for solver in (UnrolledGD, _SplitBySplit)]
+    for key in ("loss", "generalization", "entropy", "grad_norm"):
+        np.testing.assert_allclose([h[key] for h in runs[0].history],
+                                   [h[key] for h in runs[1].history], rtol=1e-4)
+    torch.testing.assert_close(runs[0].encoder.weight, runs[1].encoder.weight)

@@ -6,7 +6,12 @@ soft labels Y_tr, so the outer loss can be differentiated through the inner prob
 
 ``UnrolledGD`` is the paper's solver: ``inner_steps`` full-batch gradient-descent steps on the
 soft-target cross-entropy, written out as tensor operations so that autograd differentiates
-through every step (the exact second-order hypergradient) without ``create_graph``.
+through every step (the exact second-order hypergradient) without ``create_graph``. The
+steps and their reverse pass are written by hand in one autograd Function (the adjoint of the
+same recursion, so the hypergradient is the same exact one, checked against finite
+differences), and :meth:`UnrolledGD.fit_predict_union` solves all splits of an outer step at
+once on the union of their rows: one (rows x d) by (d x splits*k) product per step instead of
+one skinny (d x k) product per split.
 
 ``Ridge`` is the fast solver: ridge-regularised least squares with bias, whose fitted
 classifier is a closed form of the labels, ``V = (Xc^T Xc + lambda I)^-1 Xc^T Y``. Its
@@ -36,6 +41,9 @@ class InnerSolver(ABC):
     #: True when the autograd graph of one split is small (no unrolled steps), so that the
     #: search may keep all splits of a step in one graph and backpropagate once.
     light_graph: bool = False
+    #: True when the solver has ``draw_init`` and ``fit_predict_union`` (all splits of a step
+    #: solved together); the search then uses them instead of ``fit_predict``.
+    batches_splits: bool = False
 
     def reset(self, dim: int, n_classes: int, generator: torch.Generator) -> None:  # noqa: B027
         """Called once before a search; solvers that keep state (a fixed init) draw it here."""
@@ -79,6 +87,7 @@ class UnrolledGD(InnerSolver):
     """
 
     name = "unrolled"
+    batches_splits = True
 
     def __init__(self, steps: int, lr: float, fixed_init: bool = False):
         self.steps = steps
@@ -93,11 +102,29 @@ class UnrolledGD(InnerSolver):
         if self.fixed_init:
             self._init = linear_init(dim, n_classes, generator, torch.device("cpu"), torch.float32)
 
-    def _initial(self, x: Tensor, k: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    def draw_init(self, dim: int, k: int, generator: torch.Generator,
+                  dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
+        """The initial (W (d, k), b (k,)) of one split on the CPU: the fixed one, or a fresh draw
+        from ``generator`` (the same draw :meth:`fit_predict` makes)."""
         if self._init is not None:
             w, b = self._init
-            return w.to(x.device, x.dtype), b.to(x.device, x.dtype)
-        return linear_init(x.shape[1], k, generator, x.device, x.dtype)
+            return w.to(dtype=dtype), b.to(dtype=dtype)
+        return linear_init(dim, k, generator, torch.device("cpu"), dtype)
+
+    def fit_predict_union(self, x: Tensor, train_mask: Tensor, y: Tensor,
+                          inits: list[tuple[Tensor, Tensor]]) -> Tensor:
+        """Fit S splits at once on the rows x (u, d) of their union: split s trains on the rows
+        where ``train_mask[:, s]`` (u, S) is True, with the soft labels y (u, k) of those rows,
+        from ``inits[s]``. Returns the logits (u, S, k) of every row under every split's fitted
+        classifier; the caller picks each split's test rows. Differentiable in y."""
+        u, k = y.shape
+        s = train_mask.shape[1]
+        mask = train_mask.to(x.dtype)
+        w0 = torch.cat([w.T for w, _ in inits]).to(x.device, x.dtype)  # (S*k, d)
+        b0 = torch.cat([b for _, b in inits]).to(x.device, x.dtype)  # (S*k,)
+        step = (self.lr / mask.sum(0)).repeat_interleave(k)  # lr / m_s for each split
+        out = _UnrolledSteps.apply(y, x, mask, w0, b0, step, self.steps)
+        return out.view(u, s, k)
 
     def fit_predict(
         self,
@@ -108,16 +135,64 @@ class UnrolledGD(InnerSolver):
         generator: torch.Generator,
         split_id: int | None = None,
     ) -> Tensor:
-        x_tr, x_te = gather_rows(phi2, train_idx), gather_rows(phi2, test_idx)
-        w, b = self._initial(x_tr, y_tr.shape[1], generator)
-        step = self.lr / x_tr.shape[0]
-        x_tr_t = x_tr.T.contiguous()
-        for _ in range(self.steps):
-            # d(mean CE)/d(logits) = (softmax(logits) - Y) / m, since rows of Y sum to one.
-            residual = torch.softmax(torch.addmm(b, x_tr, w), dim=1) - y_tr
-            w = w - step * (x_tr_t @ residual)
-            b = b - step * residual.sum(0)
-        return torch.addmm(b, x_te, w)
+        m, k = y_tr.shape
+        x = gather_rows(phi2, torch.cat([train_idx, test_idx]))
+        init = self.draw_init(x.shape[1], k, generator, x.dtype)
+        mask = torch.zeros(x.shape[0], 1, dtype=torch.bool, device=x.device)
+        mask[:m] = True
+        y = torch.cat([y_tr, y_tr.new_zeros(x.shape[0] - m, k)])
+        return self.fit_predict_union(x, mask, y, [init])[m:, 0]
+
+
+class _UnrolledSteps(torch.autograd.Function):
+    """``steps`` full-batch GD steps for S stacked linear classifiers, and their adjoint.
+
+    Forward, with Z_t = X W_t^T + b_t (u, S*k), P_t its softmax per split, R_t = mask * (P_t - Y):
+        W_{t+1} = W_t - c * R_t^T X,   b_{t+1} = b_t - c * sum_rows R_t   (c = lr / m_s)
+    and returns X W_T^T + b_T. Only the iterates W_t, b_t are kept (S*k*d per step); the
+    backward pass recomputes Z_t in the same product that carries the adjoint back to R_t, so
+    each step costs two products with X forward and two backward.
+    """
+
+    @staticmethod
+    def forward(ctx, y, x, mask, w0, b0, step, steps):  # type: ignore[override]
+        u, k = y.shape
+        s = mask.shape[1]
+        mask3 = mask[:, :, None]
+        y_masked = (y[:, None, :] * mask3).reshape(u, s * k)
+        weights = x.new_empty(steps, s * k, x.shape[1])
+        biases = x.new_empty(steps, s * k)
+        w, b = w0, b0
+        for t in range(steps):
+            weights[t], biases[t] = w, b
+            p = torch.softmax(torch.addmm(b, x, w.T).view(u, s, k), dim=2)
+            r = (p * mask3).view(u, s * k) - y_masked
+            w = w - step[:, None] * (r.T @ x)
+            b = b - step * r.sum(0)
+        ctx.save_for_backward(x, mask, weights, biases, step)
+        ctx.shape = (u, s, k)
+        return torch.addmm(b, x, w.T)
+
+    @staticmethod
+    def backward(ctx, grad_out):  # type: ignore[override]
+        x, mask, weights, biases, step = ctx.saved_tensors
+        u, s, k = ctx.shape
+        sk = s * k
+        mask3 = mask[:, :, None]
+        adj_w = grad_out.T @ x  # (S*k, d): adjoint of W_t, from the output at t = T
+        adj_b = grad_out.sum(0)
+        grad_y = torch.zeros(u, s, k, dtype=x.dtype, device=x.device)
+        for t in range(weights.shape[0] - 1, -1, -1):
+            # One product with X gives Z_t and X (c adj_w)^T: the adjoint of R_t is its negative.
+            both = torch.addmm(torch.cat([biases[t], step * adj_b]), x,
+                               torch.cat([weights[t], step[:, None] * adj_w]).T)
+            p = torch.softmax(both[:, :sk].reshape(u, s, k), dim=2)
+            adj_r = both[:, sk:].reshape(u, s, k).mul_(mask3).neg_()
+            grad_y -= adj_r
+            adj_z = (p * (adj_r - (p * adj_r).sum(2, keepdim=True))).view(u, sk)
+            adj_w = torch.addmm(adj_w, adj_z.T, x)
+            adj_b = adj_b + adj_z.sum(0)
+        return grad_y.sum(1) if ctx.needs_input_grad[0] else None, *([None] * 6)
 
 
 class Ridge(InnerSolver):

@@ -132,10 +132,24 @@ def split_loss(
     extension, not in the paper) each fit their own linear model on the same split, and the
     generalization term is the mean over spaces. ``prior``: see :func:`combine_terms`.
     """
-    losses = [generalization_loss(space_solver.fit_predict(space, train_idx, test_idx, y_tr,
-                                                           generator, split_id),
-                                  y_te, outer_loss, logit_scale)
-              for space_solver, space in zip(*as_spaces(solver, phi2), strict=True)]
+    outputs = [space_solver.fit_predict(space, train_idx, test_idx, y_tr, generator, split_id)
+               for space_solver, space in zip(*as_spaces(solver, phi2), strict=True)]
+    return split_loss_from_outputs(outputs, y_tr, y_te, entropy_weight, outer_loss,
+                                   logit_scale, prior)
+
+
+def split_loss_from_outputs(
+    outputs: Sequence[Tensor],
+    y_tr: Tensor,
+    y_te: Tensor,
+    entropy_weight: float,
+    outer_loss: str = "ce",
+    logit_scale: float = 1.0,
+    prior: str = "uniform",
+) -> SplitLoss:
+    """Eq. 7 for one split from the inner solvers' outputs (m', k) on its test rows, one per
+    phi2 space (the second half of :func:`split_loss`)."""
+    losses = [generalization_loss(out, y_te, outer_loss, logit_scale) for out in outputs]
     gen = losses[0] if len(losses) == 1 else torch.stack(losses).mean()
     entropy = mean_label_entropy(torch.cat([y_tr, y_te], dim=0))
     return SplitLoss(combine_terms(gen, entropy, entropy_weight, prior), gen, entropy)

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from .encoder import TaskEncoder, soft_labels
 from .inner import InnerSolver, gather_rows
-from .objective import SplitSampler, as_spaces, split_loss
+from .objective import SplitLoss, SplitSampler, as_spaces, split_loss, split_loss_from_outputs
 
 ANNEAL_STEPS = (100, 200)
 ANNEAL_LR_FACTOR = 0.1
@@ -83,6 +83,8 @@ def run_search(
     one_pass = (all(s.light_graph for s in solvers)
                 and config.num_subsets * min(config.subset_size, n) >= n)
     phi1_full = phi1.float() if one_pass else phi1
+    # Solvers that fit many splits at once (unrolled GD) get all splits of a step together.
+    batched = not one_pass and all(s.batches_splits for s in solvers)
     history: list[dict[str, float]] = []
     start = time.perf_counter()
     bar = tqdm(range(config.iterations), desc="HUME search", disable=not progress, unit="step")
@@ -100,7 +102,10 @@ def run_search(
         # backpropagate once; otherwise label and backpropagate split by split (memory).
         soft_all = soft_labels(weight_leaf, phi1_full, tau) if one_pass else None
         parts = []
-        for _ in range(config.num_subsets):
+        if batched:
+            parts = _batched_step(phi1, tensors, solvers, sampler, weight_leaf, tau, n_classes,
+                                  config, generator, device)
+        for _ in range(0 if batched else config.num_subsets):
             split_id, tr, te = sampler.draw()
             tr, te = tr.to(device), te.to(device)
             if soft_all is not None:
@@ -136,3 +141,64 @@ def run_search(
         bar.set_postfix(loss=f"{record['loss']:.4f}", H=f"{record['entropy']:.3f}")
     bar.close()
     return SearchResult(encoder=encoder, history=history)
+
+
+#: Splits are solved together while the union of their rows stays within this factor of the
+#: largest split (then one product over the union is cheaper than one per split).
+UNION_FACTOR = 1.5
+
+
+def _split_groups(draws: list[tuple[Tensor, Tensor]]) -> list[list[int]]:
+    """Consecutive groups of split indices whose row unions stay within UNION_FACTOR."""
+    groups: list[list[int]] = []
+    rows: Tensor | None = None
+    for i, (tr, te) in enumerate(draws):
+        split_rows = torch.cat([tr, te])
+        merged = split_rows if rows is None else torch.cat([rows, split_rows]).unique()
+        largest = max(draws[j][0].numel() + draws[j][1].numel()
+                      for j in [*(groups[-1] if rows is not None else []), i])
+        if rows is not None and merged.numel() <= UNION_FACTOR * largest:
+            groups[-1].append(i)
+            rows = merged
+        else:
+            groups.append([i])
+            rows = split_rows.unique()
+    return groups
+
+
+def _batched_step(phi1: Tensor, tensors: list[Tensor], solvers: list[InnerSolver],
+                  sampler: SplitSampler, weight_leaf: Tensor, tau: float, n_classes: int,
+                  config: SearchConfig, generator: torch.Generator,
+                  device: torch.device) -> list[SplitLoss]:
+    """One outer step's splits, solved group by group on their row unions; backpropagates
+    each group's share of the step loss into ``weight_leaf`` and returns the split losses.
+
+    Draws splits and inner inits from ``generator`` in the order of the split-by-split loop,
+    so both give the same step up to rounding."""
+    draws, inits = [], [[] for _ in solvers]
+    for _ in range(config.num_subsets):
+        _, tr, te = sampler.draw()
+        draws.append((tr, te))
+        for space_inits, space_solver, space in zip(inits, solvers, tensors, strict=True):
+            space_inits.append(space_solver.draw_init(space.shape[1], n_classes, generator))
+    parts: list[SplitLoss] = []
+    for group in _split_groups(draws):
+        rows = torch.cat([torch.cat(draws[i]) for i in group]).unique().to(device)
+        positions = [(torch.searchsorted(rows, draws[i][0].to(device)),
+                      torch.searchsorted(rows, draws[i][1].to(device))) for i in group]
+        train_mask = torch.zeros(rows.numel(), len(group), dtype=torch.bool, device=device)
+        for j, (pos_tr, _) in enumerate(positions):
+            train_mask[pos_tr, j] = True
+        soft = soft_labels(weight_leaf, gather_rows(phi1, rows), tau)
+        logits = [space_solver.fit_predict_union(gather_rows(space, rows), train_mask, soft,
+                                                 [space_inits[i] for i in group])
+                  for space_solver, space, space_inits in zip(solvers, tensors, inits,
+                                                              strict=True)]
+        group_parts = [split_loss_from_outputs([out[pos_te, j] for out in logits],
+                                               soft[pos_tr], soft[pos_te],
+                                               config.entropy_weight, config.outer_loss,
+                                               config.logit_scale, config.prior)
+                       for j, (pos_tr, pos_te) in enumerate(positions)]
+        (torch.stack([part.loss for part in group_parts]).sum() / config.num_subsets).backward()
+        parts.extend(group_parts)
+    return parts
