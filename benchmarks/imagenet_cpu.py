@@ -152,6 +152,7 @@ def main() -> int:
     parser.add_argument("--label", default="", help="a note for the page (e.g. the load)")
     parser.add_argument("--out", default=str(HERE.parent / "docs" / "results" /
                                              "imagenet_cpu.md"))
+    parser.add_argument("--render", help="rewrite the page from this results JSON (no runs)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -162,7 +163,15 @@ def main() -> int:
 
     from humelabel.core.presets import PRESETS
 
-    generate(Path(args.data))
+    if args.render:
+        rendered = json.loads(Path(args.render).read_text())
+        results, args.threads = rendered["results"], rendered["threads"]
+        args.unrolled_splits = results.get("unrolled", {}).get("params", {}).get(
+            "num_subsets", args.unrolled_splits)
+        args.parts = []
+    else:
+        generate(Path(args.data))
+        results = {}
     load = os.getloadavg()
     fast = {key: PRESETS["fast"][key] for key in FAST_KEYS}
     specs = {
@@ -170,7 +179,6 @@ def main() -> int:
         "unrolled": dict(rows=args.unrolled_rows, params=dict(
             inner="unrolled", iterations=1, num_subsets=args.unrolled_splits)),
     }
-    results = {}
     for part in args.parts:
         spec = dict(data=args.data, threads=args.threads, **specs[part])
         results[part] = run(spec)
