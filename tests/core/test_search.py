@@ -80,3 +80,30 @@ def test_batched_splits_match_split_by_split(two_view, subset_size):
         np.testing.assert_allclose([h[key] for h in runs[0].history],
                                    [h[key] for h in runs[1].history], rtol=1e-4)
     torch.testing.assert_close(runs[0].encoder.weight, runs[1].encoder.weight)
+
+
+def test_repeated_pool_splits_are_solved_once_with_the_same_result(two_view):
+    from humelabel.core import search
+    from humelabel.core.inner import Ridge
+    from humelabel.core.objective import SplitSampler
+
+    phi1, phi2, _ = _data(two_view)
+    sampler = SplitSampler(phi1.shape[0], 100, 0.8, torch.Generator().manual_seed(0), 3)
+    merged = list(search._draws(sampler, 10, merge=True))
+    assert sum(count for _, count, _, _ in merged) == 10
+    assert len({split_id for split_id, _, _, _ in merged}) == len(merged) <= 3
+
+    def run(merge_draws):
+        original = search._draws
+        if not merge_draws:
+            search._draws = lambda s, num, merge: original(s, num, False)
+        try:
+            return run_search(phi1, phi2, 3, _config(iterations=3, num_subsets=6, split_pool=3),
+                              Ridge(1.0), torch.Generator().manual_seed(0), progress=False)
+        finally:
+            search._draws = original
+
+    merged_run, plain_run = run(True), run(False)
+    torch.testing.assert_close(merged_run.encoder.weight, plain_run.encoder.weight)
+    np.testing.assert_allclose([h["loss"] for h in merged_run.history],
+                               [h["loss"] for h in plain_run.history], rtol=1e-4, atol=1e-7)

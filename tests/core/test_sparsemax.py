@@ -50,3 +50,13 @@ def test_jacobian_closed_form_and_autograd(seed):
 def test_gradcheck_batched():
     z = torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(sparsemax, (z,))
+
+
+@pytest.mark.parametrize("scale", [0.001, 0.3, 30.0])  # wide, narrow and single supports
+def test_top_k_path_equals_full_sort(scale, monkeypatch):
+    import humelabel.core.sparsemax as module
+
+    z = torch.randn(300, 200, generator=torch.Generator().manual_seed(0)) * scale
+    fast = sparsemax(z)
+    monkeypatch.setattr(module, "TOP_K", 10**9)  # always the full sort
+    torch.testing.assert_close(fast, sparsemax(z), rtol=0, atol=0)

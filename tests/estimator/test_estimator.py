@@ -270,3 +270,22 @@ def test_predict_proba_and_transform(two_view) -> None:
     assert annealed.tau_ == pytest.approx(0.1)  # divided by 10 at step 100
     with pytest.raises(ValueError, match="features"):
         model.predict_proba(phi1[:, :5])
+
+
+def test_memmap_inputs_are_read_lazily_not_copied(two_view, tmp_path):
+    import torch
+
+    from humelabel.estimator._data import MappedRows, scaled, to_tensor
+
+    phi1, phi2, _ = two_view
+    np.save(tmp_path / "phi2.npy", phi2.astype(np.float16))
+    mm2 = np.load(tmp_path / "phi2.npy", mmap_mode="r")
+    transform = scaled(np.float32(0.5) * np.ones(mm2.shape[1], np.float32), np.float32(2.0))
+    lazy = to_tensor(mm2, transform, torch.float16, torch.device("cpu"))
+    assert isinstance(lazy, MappedRows) and lazy.shape == mm2.shape
+    idx = torch.tensor([5, 2, 9, 2])
+    expected = torch.from_numpy(transform(np.asarray(mm2)[idx.numpy()]))
+    torch.testing.assert_close(lazy[idx], expected, rtol=0, atol=0)
+    # an in-memory array still becomes a tensor of the storage dtype
+    dense = to_tensor(np.asarray(mm2), transform, torch.float16, torch.device("cpu"))
+    assert isinstance(dense, torch.Tensor) and dense.dtype == torch.float16

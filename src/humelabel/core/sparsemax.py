@@ -11,11 +11,36 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+#: For k above this, the support is first looked for among each row's TOP_K largest logits
+#: (torch.topk, far cheaper than a full sort at k = 1000); only rows whose support fills all
+#: TOP_K places are sorted in full. Exact either way.
+TOP_K = 32
+
+
+def _threshold(z_sorted: Tensor) -> tuple[Tensor, Tensor]:
+    """The sparsemax threshold (..., 1) of rows whose largest values are ``z_sorted`` (..., r)
+    in descending order, and whether the support fills all r places (..., ) (then a longer
+    prefix may be needed)."""
+    r = z_sorted.shape[-1]
+    ranks = torch.arange(1, r + 1, device=z_sorted.device, dtype=z_sorted.dtype)
+    cumsum = z_sorted.cumsum(dim=-1)
+    in_support = 1 + ranks * z_sorted > cumsum  # (..., r), a prefix of True values
+    support_size = in_support.sum(dim=-1, keepdim=True)  # (..., 1), >= 1 always
+    threshold = (cumsum.gather(-1, support_size - 1) - 1) / support_size.to(z_sorted.dtype)
+    return threshold, in_support[..., -1]
+
 
 def _sparsemax_forward(z: Tensor) -> Tensor:
     """Project each row of ``z`` (..., k) onto the probability simplex."""
-    z_sorted, _ = torch.sort(z, dim=-1, descending=True)
     k = z.shape[-1]
+    if k > 2 * TOP_K and z.numel() > 0:
+        flat = z.reshape(-1, k)
+        threshold, full = _threshold(torch.topk(flat, TOP_K, dim=-1).values)
+        rows = full.nonzero().squeeze(1)
+        if rows.numel():
+            threshold[rows] = _threshold(torch.sort(flat[rows], dim=-1, descending=True)[0])[0]
+        return torch.clamp(flat - threshold, min=0).reshape(z.shape)
+    z_sorted, _ = torch.sort(z, dim=-1, descending=True)
     ranks = torch.arange(1, k + 1, device=z.device, dtype=z.dtype)
     cumsum = z_sorted.cumsum(dim=-1)
     in_support = 1 + ranks * z_sorted > cumsum  # (..., k), a prefix of True values

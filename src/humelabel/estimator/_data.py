@@ -108,9 +108,43 @@ def storage_dtype(dtype: str, x: np.ndarray) -> torch.dtype:
     return {"float32": torch.float32, "float16": torch.float16}[dtype]
 
 
+class MappedRows:
+    """Rows of a memory-mapped array, transformed when read: the search's view of a memmap.
+
+    Stands in for the (n, d) float tensor of the transformed rows without copying the file
+    into memory: ``rows[idx]`` (an int64 index tensor or array) reads those rows (in file
+    order), applies ``transform`` and returns a float32 tensor. Only row gathers are supported
+    (the search and the inner solvers read nothing else).
+    """
+
+    dtype = torch.float32
+
+    def __init__(self, x: np.ndarray, transform: Any):
+        self.x, self.transform = x, transform
+        self.shape = torch.Size(x.shape)
+        self.device = torch.device("cpu")
+
+    def __getitem__(self, idx: Any) -> torch.Tensor:
+        idx = np.asarray(idx.cpu() if isinstance(idx, torch.Tensor) else idx, dtype=np.int64)
+        order = np.argsort(idx, kind="stable")
+        rows = np.asarray(self.transform(self.x[idx[order]]), dtype=np.float32)
+        out = np.empty_like(rows)
+        out[order] = rows
+        return torch.from_numpy(out)
+
+    def __repr__(self) -> str:
+        return f"MappedRows({tuple(self.shape)}, {self.x.dtype})"
+
+
 def to_tensor(x: np.ndarray, transform: Any, dtype: torch.dtype,
-              device: torch.device) -> torch.Tensor:
-    """transform(x) chunk by chunk into a tensor of ``dtype`` on ``device``, shape of x."""
+              device: torch.device) -> torch.Tensor | MappedRows:
+    """transform(x) chunk by chunk into a tensor of ``dtype`` on ``device``, shape of x.
+
+    A memory-mapped x on the CPU is not copied: it becomes :class:`MappedRows`, which reads
+    and transforms the rows the search gathers (float32) when it gathers them.
+    """
+    if isinstance(x, np.memmap) and device.type == "cpu":
+        return MappedRows(x, transform)
     out = torch.empty(x.shape, dtype=dtype, device=device)
     for rows in chunks(x.shape[0]):
         out[rows] = torch.from_numpy(np.ascontiguousarray(transform(x[rows])))
