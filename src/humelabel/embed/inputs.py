@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io import InputError, file_sha256
+from ..io.arrays import check_file, file_ext, read_text_lines
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -79,36 +80,9 @@ class ImageInput:
     file_hashes: list[str] = field(default_factory=list)
 
 
-def _ext(path: str) -> str:
-    return os.path.splitext(path)[1].lower()
-
-
-def _check_readable(shown: str, path: str) -> None:
-    if not os.path.exists(path):
-        raise InputError(shown, "file not found")
-    if not os.path.isfile(path):
-        raise InputError(shown, "is not a regular file")
-    if not os.access(path, os.R_OK):
-        raise InputError(shown, "file is not readable (permission denied)")
-
-
-def _read_lines(shown: str, path: str) -> list[str]:
-    """Lines of a UTF-8 file (BOM allowed) without line ends; trailing blank lines dropped."""
-    try:
-        with open(path, encoding="utf-8-sig", newline=None) as fh:
-            lines = fh.read().split("\n")
-    except UnicodeDecodeError as exc:
-        raise InputError(shown, "is not a UTF-8 text file") from exc
-    except OSError as exc:
-        raise InputError(shown, f"cannot read file ({exc.strerror or exc})") from exc
-    while lines and not lines[-1].strip():
-        lines.pop()
-    return lines
-
-
 def _jsonl_records(shown: str, path: str) -> list[tuple[int, dict[str, Any]]]:
     records = []
-    for lineno, line in enumerate(_read_lines(shown, path), start=1):
+    for lineno, line in enumerate(read_text_lines(shown, path), start=1):
         if not line.strip():
             raise InputError(shown, f"line {lineno} is empty (expected one JSON object a line)")
         try:
@@ -185,7 +159,7 @@ def read_column(
     """
     shown = os.fspath(path)
     fpath = shown
-    ext = _ext(fpath)
+    ext = file_ext(fpath)
     if ext not in TEXT_FORMATS:
         if not os.path.exists(fpath):
             raise InputError(shown, "file not found")
@@ -193,7 +167,7 @@ def read_column(
             shown,
             f"unsupported input extension {ext or '(none)'!r} (expected .txt, .csv or .jsonl)",
         )
-    _check_readable(shown, fpath)
+    check_file(shown, fpath)
     source: dict[str, Any] = {"path": shown, "file": os.path.abspath(fpath),
                               "format": ext[1:], "sha256": file_sha256(fpath)}
     extra: list[str] | None = None
@@ -205,7 +179,7 @@ def read_column(
         if extra_column is not None:
             raise InputError(shown, "a .txt file has no columns to read labels from")
         values = []
-        for lineno, line in enumerate(_read_lines(shown, fpath), start=1):
+        for lineno, line in enumerate(read_text_lines(shown, fpath), start=1):
             if not line.strip():
                 raise InputError(shown, f"line {lineno} is empty (every line is one row)")
             values.append(line.rstrip("\r"))
@@ -267,7 +241,7 @@ def read_texts(
 
 
 def _is_image_name(name: str) -> bool:
-    return _ext(name) in IMAGE_EXTENSIONS
+    return file_ext(name) in IMAGE_EXTENSIONS
 
 
 def is_image_input(path: str | os.PathLike[str], column: str | None = None) -> bool:
@@ -275,7 +249,7 @@ def is_image_input(path: str | os.PathLike[str], column: str | None = None) -> b
     spath = os.fspath(path)
     if os.path.isdir(spath):
         return True
-    if _ext(spath) not in TEXT_FORMATS or not os.path.isfile(spath):
+    if file_ext(spath) not in TEXT_FORMATS or not os.path.isfile(spath):
         return False
     try:
         values, _, _ = read_column(spath, column, default=DEFAULT_PATH_COLUMN)

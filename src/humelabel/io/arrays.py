@@ -23,10 +23,13 @@ import numpy as np
 
 __all__ = [
     "InputError",
+    "check_file",
     "check_same_rows",
+    "file_ext",
     "file_sha256",
     "l2_normalize",
     "load_matrix",
+    "read_text_lines",
     "split_key",
 ]
 
@@ -71,7 +74,7 @@ def split_key(path: PathLike) -> tuple[str, str | None]:
     return s, None
 
 
-def _check_file(shown: str, fpath: str) -> None:
+def check_file(shown: str, fpath: str) -> None:
     """Raise InputError unless ``fpath`` is an existing regular file."""
     if not os.path.exists(fpath):
         raise InputError(shown, "file not found")
@@ -81,8 +84,24 @@ def _check_file(shown: str, fpath: str) -> None:
         raise InputError(shown, "file is not readable (permission denied)")
 
 
-def _ext(fpath: str) -> str:
+def file_ext(fpath: str) -> str:
+    """The lower-cased extension of ``fpath`` (``".npy"``; ``""`` without one)."""
     return os.path.splitext(fpath)[1].lower()
+
+
+def read_text_lines(shown: str, path: str) -> list[str]:
+    """Lines of a UTF-8 file (BOM allowed, any line ends) without line ends; trailing blank
+    lines dropped. InputError (naming ``shown``) when it is not UTF-8 or cannot be read."""
+    try:
+        with open(path, encoding="utf-8-sig", newline=None) as fh:
+            lines = fh.read().split("\n")
+    except UnicodeDecodeError as exc:
+        raise InputError(shown, "is not a UTF-8 text file") from exc
+    except OSError as exc:
+        raise InputError(shown, f"cannot read file ({exc.strerror or exc})") from exc
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return lines
 
 
 def _pickle_error(shown: str) -> InputError:
@@ -173,7 +192,7 @@ def _load_raw(path: PathLike, *, mmap: bool = False) -> tuple[str, np.ndarray]:
     """
     shown = os.fspath(path)
     fpath, key = split_key(path)
-    ext = _ext(fpath)
+    ext = file_ext(fpath)
     if ext not in _ARRAY_EXTS:
         if not os.path.exists(fpath):
             raise InputError(shown, "file not found")
@@ -181,7 +200,7 @@ def _load_raw(path: PathLike, *, mmap: bool = False) -> tuple[str, np.ndarray]:
             shown,
             f"unsupported file extension {ext or '(none)'!r} (expected .npy, .npz or .safetensors)",
         )
-    _check_file(shown, fpath)
+    check_file(shown, fpath)
     if ext == ".npy":
         return shown, _load_npy(shown, fpath, mmap)
     if ext == ".npz":

@@ -14,12 +14,12 @@ from .arrays import (
     _TEXT_EXTS,
     InputError,
     PathLike,
-    _check_file,
     _check_numeric,
-    _describe,
-    _ext,
     _load_raw,
+    check_file,
+    file_ext,
     first_nonfinite_row,
+    read_text_lines,
     split_key,
 )
 
@@ -29,15 +29,7 @@ __all__ = ["load_class_names", "load_labels"]
 def _parse_label_text(shown: str, fpath: str) -> np.ndarray:
     # Hand-written instead of np.loadtxt so that errors can name the offending line and so
     # whole-number floats ("3.0") are accepted while "3.5" is rejected with a clear message.
-    try:
-        with open(fpath, encoding="utf-8-sig") as fh:
-            lines = fh.read().splitlines()
-    except UnicodeDecodeError as exc:
-        raise InputError(shown, "is not a UTF-8 text file") from exc
-    except OSError as exc:
-        raise InputError(shown, f"cannot read file ({_describe(exc)})") from exc
-    while lines and not lines[-1].strip():
-        lines.pop()
+    lines = read_text_lines(shown, fpath)
     values: list[int] = []
     for lineno, raw in enumerate(lines, start=1):
         text = raw.strip()
@@ -84,15 +76,15 @@ def load_labels(path: PathLike) -> np.ndarray:
     """
     shown = os.fspath(path)
     fpath, _ = split_key(path)
-    if _ext(fpath) in _TEXT_EXTS:
-        _check_file(shown, fpath)
+    if file_ext(fpath) in _TEXT_EXTS:
+        check_file(shown, fpath)
         return _parse_label_text(shown, fpath)
-    if _ext(fpath) not in _ARRAY_EXTS:
+    if file_ext(fpath) not in _ARRAY_EXTS:
         if not os.path.exists(fpath):
             raise InputError(shown, "file not found")
         raise InputError(
             shown,
-            f"unsupported label file extension {_ext(fpath) or '(none)'!r} (expected "
+            f"unsupported label file extension {file_ext(fpath) or '(none)'!r} (expected "
             ".npy, .npz, .safetensors, .txt or .csv)",
         )
     shown, arr = _load_raw(path)
