@@ -27,6 +27,7 @@ from ..io import (
     write_json_atomic,
 )
 from ..io.rundir import file_record, provenance
+from ..runs.outputs import is_multi_seed_dir
 from .common import (
     EXIT_OK,
     CliError,
@@ -106,7 +107,7 @@ def _validate_run(args: argparse.Namespace) -> None:
     if args.truth is not None and args.truth_column is not None:
         raise CliError("give --truth or --truth-column, not both")
     resolve_device_dtype(embed_options(args, normalize=False))
-    if not (Path(args.out) / "runs").is_dir():  # else its finished seeds are reused
+    if not is_multi_seed_dir(args.out):  # else its finished seeds are reused
         check_output_dir(args.out, args.overwrite, "run", _run_inputs(args))
 
 

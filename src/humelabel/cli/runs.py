@@ -51,6 +51,7 @@ from ..io.rundir import file_record
 from ..runs.combine import combine_runs, expand_run_dirs
 from ..runs.ensemble import Ensemble
 from ..runs.multiseed import fit_seeds
+from ..runs.outputs import is_multi_seed_dir
 from ..runs.scoring import SCORE_METHOD, ScoreOptions
 from ..runs.seeds import parse_seeds
 from ..runs.select import SELECT_FACTORS, grid
@@ -183,13 +184,9 @@ def _score_options(args: argparse.Namespace) -> ScoreOptions:
     return ScoreOptions(args.score_folds, C=args.score_c)
 
 
-def _multi_seed_dir(out: Path) -> bool:
-    return (out / "runs").is_dir() or (out / "grid").is_dir()
-
-
 def check_resumable(out: Path) -> None:
     """A non-empty ``out`` must be a multi-seed directory to be resumed."""
-    if out.is_dir() and any(out.iterdir()) and not _multi_seed_dir(out):
+    if out.is_dir() and any(out.iterdir()) and not is_multi_seed_dir(out):
         raise InputError(out, "exists, is not empty and holds no runs/ of an earlier "
                          "multi-seed fit (choose another --out)")
 
@@ -254,7 +251,7 @@ def cmd_fit_many(args: argparse.Namespace, argv: Sequence[str]) -> int:
     _check_score_options(args)
     configs = _grid(args, hyperparameter_overrides(args)) if args.select else None
     check_resumable(Path(args.out))
-    if not _multi_seed_dir(Path(args.out)):  # a new output: may it be written?
+    if not is_multi_seed_dir(Path(args.out)):  # a new output: may it be written?
         check_output_dir(args.out, args.overwrite, "fit", input_paths(args))
     inputs = validate_fit(args, check_out=False)
     _check_score_options(args, inputs.eval_phi2.shape[0], getattr(args, inputs.eval_role))

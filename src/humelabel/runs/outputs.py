@@ -27,6 +27,7 @@ from ..io.rundir import AGREEMENT, ALIGNMENT, CONFIG, LABELS, METRICS, RUNS_CSV,
 from .ensemble import Ensemble
 
 __all__ = ["TOP_LEVEL_FILES", "alignment_record", "commit_top_level", "csv_text",
+           "is_multi_seed_dir",
            "ensemble_metrics", "run_rows", "spearman", "top_level_writers"]
 
 #: Files a combination writes at the top of an output directory (config.json last).
@@ -34,6 +35,12 @@ TOP_LEVEL_FILES = (LABELS, AGREEMENT, RUNS_CSV, ALIGNMENT, SELECT_CSV, METRICS, 
 
 #: ``writer(path)`` writes one file at ``path``.
 Writer = Callable[[Path], None]
+
+
+def is_multi_seed_dir(out: str | Path) -> bool:
+    """Whether ``out`` holds the runs of an earlier multi-seed command (``runs/`` or
+    ``grid/``): such a directory is resumed, not checked as a new output."""
+    return (Path(out) / "runs").is_dir() or (Path(out) / "grid").is_dir()
 
 
 def csv_text(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
