@@ -7,13 +7,20 @@ MiniLM computed here and phi2 = TF-IDF): k-means on phi1, on phi2 and on both co
 labels); HUME with the ``fast`` preset, the median of single runs over the seeds, and their
 combination (generalization-score reference, Hungarian alignment, majority vote). Cells are
 ACC / NMI / ARI in percent and the wall time (HUME: median per run; combined: all runs plus
-scoring). A confusion-matrix plot of the combined labeling per dataset goes next to the table.
+scoring). Then the refinement of ``humelabel.runs.refine`` over both spaces (each run refined
+on its own, median; and the combination refined) and the reliable samples of the combination
+(run agreement + neighbour agreement in phi1, ``humelabel.runs.reliable``) at 4 and 15 per
+class: their accuracy in percent. A confusion-matrix plot of the combined labeling per dataset
+goes next to the table.
+
+``--phi2 tfidf`` gives the setting of ``humelabel run`` without ``--spaces`` (MiniLM / word
+TF-IDF on every dataset).
 
 Every result is cached under benchmarks/work/report (and HUME runs under benchmarks/work/hume),
 so an interrupted report resumes.
 
 Usage: python benchmarks/report.py [--datasets ...] [--seeds 0 1 2 3 4] [--threads 1]
-           [--out docs/results/report.md]
+           [--phi2 mpnet|tfidf] [--out docs/results/report.md]
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import RESULTS, stamp, write_results  # noqa: E402
+from _results import RESULTS, script_argv, stamp, write_results  # noqa: E402
 from textdata import DATASETS, WORK, class_names, hume_run, load_space, truth  # noqa: E402
 
 from humelabel import PRESETS  # noqa: E402
@@ -40,17 +47,30 @@ from humelabel.analysis.plots import plot_confusion  # noqa: E402
 from humelabel.core.presets import resolve  # noqa: E402
 from humelabel.io import save_npy_atomic, write_json_atomic  # noqa: E402
 from humelabel.runs.ensemble import GeneralizationScorer, combine_labelings  # noqa: E402
+from humelabel.runs.refine import refine_labels  # noqa: E402
+from humelabel.runs.reliable import (  # noqa: E402
+    neighbor_agreement,
+    reliable_accuracy,
+    select_reliable,
+)
 
 METHODS = ("kmeans phi1", "kmeans phi2", "kmeans concat", "probe phi1", "probe phi2",
-           "HUME run (median)", "HUME combined")
+           "HUME run (median)", "HUME combined", "HUME run refined (median)",
+           "HUME combined refined")
+RELIABLE = (4, 15)
+#: phi2 of the table (--phi2); mpnet falls back to tfidf where no MPNet ships (biomedical).
+PHI2 = {"name": "mpnet"}
 
 
 def spaces(name: str) -> tuple[str, str]:
-    return ("minilm", "tfidf") if name == "biomedical" else ("minilm", "mpnet")
+    if PHI2["name"] == "mpnet" and name == "biomedical":
+        return ("minilm", "tfidf")
+    return ("minilm", PHI2["name"])
 
 
 def cached(name: str, method: str, compute: Any) -> dict[str, Any]:
-    path = WORK / "report" / name / (method.replace(" ", "-") + ".json")
+    tag = "" if PHI2["name"] == "mpnet" else f"-{PHI2['name']}"
+    path = WORK / f"report{tag}" / name / (method.replace(" ", "-") + ".json")
     if path.exists():
         return json.loads(path.read_text())
     start = time.perf_counter()
@@ -92,7 +112,26 @@ def hume(name: str, seeds: list[int], figure: Path) -> dict[str, dict[str, Any]]
     score_seconds = time.perf_counter() - start
     plot_confusion(y, combined.labels, figure, class_names=class_names(name),
                    title=f"{name}, HUME combined ({len(seeds)} runs)")
+    both = [load_space(name, s1), load_space(name, s2)]
+    start = time.perf_counter()
+    refined_runs = [evaluate(y, refine_labels(both, labels)) for _, labels in runs]
+    refine_seconds = (time.perf_counter() - start) / len(runs)
+    start = time.perf_counter()
+    refined = evaluate(y, refine_labels(both, combined.labels))
+    refined["time_s"] = time.perf_counter() - start
+    neigh, dist = neighbor_agreement(both[0], combined.labels)
+    reliable = {}
+    for per_class in RELIABLE:
+        picked = select_reliable(combined.labels, combined.agreement, neigh, per_class,
+                                 mean_distance=dist, n_classes=int(y.max()) + 1)
+        reliable[f"reliable@{per_class}"] = reliable_accuracy(y, combined.labels, picked)
     return {
+        "HUME run refined (median)": {
+            **{key: statistics.median(r[key] for r in refined_runs)
+               for key in ("acc", "nmi", "ari")},
+            "time_s": median["time_s"] + refine_seconds, "runs": refined_runs},
+        "HUME combined refined": refined,
+        **reliable,
         "HUME run (median)": {**median, "runs": records},
         "HUME combined": {**evaluate(y, combined.labels),
                           "time_s": sum(r["time_s"] for r in records) + score_seconds,
@@ -112,11 +151,14 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--phi2", default="mpnet", help="phi2 of every dataset (mpnet: "
+                        "TF-IDF on biomedical, which ships no MPNet)")
     parser.add_argument("--out", default=str(RESULTS / "report.md"))
     args = parser.parse_args()
+    PHI2["name"] = args.phi2
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    figures = out.parent / "report"
+    figures = out.parent / out.stem
     results: dict[str, dict[str, Any]] = {}
     for name in args.datasets:
         results[name] = {**baselines(name),
@@ -130,7 +172,12 @@ def main() -> None:
     for method in METHODS:
         rows.append(f"| {method} | " + " | ".join(cell(results[name][method])
                                                   for name in args.datasets) + " |")
-    links = ", ".join(f"[{name}](report/confusion-{name}.png)" for name in args.datasets)
+    for per_class in RELIABLE:
+        key = f"reliable@{per_class}"
+        rows.append(f"| reliable samples, {per_class} per class (% correct) | " + " | ".join(
+            f"{100 * results[name][key]['accuracy']:.1f} (n {results[name][key]['n']})"
+            for name in args.datasets) + " |")
+    links = ", ".join(f"[{name}]({out.stem}/confusion-{name}.png)" for name in args.datasets)
     header = (
         "Cells: ACC / NMI / ARI in percent (wall time). phi1 / phi2 under each dataset. "
         "Probes use the true labels (5-fold cross-validated logistic regression, C=10): a "
@@ -139,9 +186,14 @@ def main() -> None:
         f"(reference: best generalization score). Machine: {platform.machine()} CPU, "
         f"{args.threads} torch thread(s), torch {torch.__version__}. Confusion matrices of "
         f"the combined labelings: {links}.\n\n"
-        f"Regenerate: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/report.py`\n\n")
+        f"Refined: cross-fitted logistic regression over {{phi1, phi2}} (humelabel.runs."
+        f"refine; `run --refine`). Reliable samples: from the combination, neighbours in "
+        f"phi1.\n\n"
+        f"Regenerate: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/report.py"
+        f"{'' if args.phi2 == 'mpnet' else ' --phi2 ' + args.phi2}"
+        f"{'' if Path(args.out).name == 'report.md' else ' --out ' + args.out}`\n\n")
     write_results(out, header + "\n".join(rows) + "\n", results,
-                  stamp(None, resolve("fast", {})))
+                  stamp(script_argv(), resolve("fast", {})))
     print(header + "\n".join(rows))
 
 

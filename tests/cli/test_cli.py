@@ -597,3 +597,31 @@ def test_demo_prints_hume_next_to_kmeans(monkeypatch, capsys):
     out = capsys.readouterr().out
     for name in ("k-means on phi1", "k-means on phi2", "HUME", "ACC", "NMI", "ARI"):
         assert name in out
+
+
+def test_prior_from_a_file_of_class_proportions(
+    data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--prior FILE: k proportions (.json, .npy or text), rescaled to sum 1, recorded."""
+    for name, write in [("q.json", lambda p: p.write_text("[2, 1, 1]")),
+                        ("q.npy", lambda p: np.save(p, np.array([2.0, 1.0, 1.0]))),
+                        ("q.txt", lambda p: p.write_text("2\n1, 1\n"))]:
+        path = tmp_path / name
+        write(path)
+        out = tmp_path / f"out-{name}"
+        run_ok(fit_argv(data, out, "--quiet", "--prior", str(path)), capsys)
+        params = json.loads((out / "config.json").read_text())["hyperparameters"]
+        assert params["prior"] == pytest.approx([0.5, 0.25, 0.25])
+    bad = {"short.json": ("[1, 1]", "gives 2 class proportions but --k is 3"),
+           "neg.json": ("[1, -1, 1]", "neg.json: prior proportions must be positive"),
+           "words.txt": ("a b c", "words.txt: could not convert")}
+    for name, (content, expect) in bad.items():
+        path = tmp_path / name
+        path.write_text(content)
+        out = tmp_path / "bad-out"
+        assert main(fit_argv(data, out, "--prior", str(path))) == 2
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1 and expect in err, err
+        assert not out.exists()
+    assert main(fit_argv(data, tmp_path / "bad-out", "--prior", "dirichlet")) == 2
+    assert "neither one of uniform, ratio nor a file" in capsys.readouterr().err

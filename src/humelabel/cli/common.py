@@ -6,15 +6,19 @@ Argument parsing and messages only; the work is done by the library below.
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
 import sys
 from typing import Any, NoReturn
+
+import numpy as np
 
 from ..core.device import resolve_device
 from ..core.inner import INNER_SOLVERS
 from ..core.objective import OUTER_LOSSES, PRIORS
 from ..core.presets import HYPERPARAMETERS, PRESETS
-from ..estimator import HUME, INITS
+from ..estimator import HUME, INITS, check_prior
 from ..io import InputError
 from ..io.rundir import PROG
 from ..runs.seeds import MAX_SEED, parse_seeds
@@ -50,13 +54,13 @@ _HYPERPARAMETER_HELP = {
     "logit_scale": "outputs x this are the logits of the ce outer loss (ridge outputs need >1)",
     "split_pool": "draw splits from a fixed pool of this many (0: fresh splits every time)",
     "init": "task-encoder start: random orthogonal, or k-means centroids of phi1",
-    "prior": "class-proportion term: uniform (Eq. 7 entropy bonus) or ratio (generalization / "
-             "entropy: allows imbalanced classes)",
+    "prior": "class-proportion term: uniform (Eq. 7 entropy bonus), ratio (generalization / "
+             "entropy: allows imbalanced classes), or FILE of k known class proportions "
+             "(.npy, .json list, or numbers in text; + entropy_weight x KL to them)",
 }
 
 #: Allowed values of the string-valued hyperparameters.
-_CHOICES = {"inner": INNER_SOLVERS, "outer_loss": OUTER_LOSSES, "init": INITS,
-            "prior": PRIORS}
+_CHOICES = {"inner": INNER_SOLVERS, "outer_loss": OUTER_LOSSES, "init": INITS}
 
 
 class CliError(ValueError):
@@ -84,6 +88,29 @@ def finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
     return value
+
+
+def prior_value(text: str) -> str | tuple[float, ...]:
+    """argparse type of ``--prior``: a name of PRIORS, or a file of class proportions (a
+    ``.npy`` vector, a ``.json`` list, or numbers separated by spaces, commas or newlines)."""
+    if text in PRIORS:
+        return text
+    if not os.path.isfile(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither one of {', '.join(PRIORS)} nor a file of class proportions")
+    try:
+        if text.endswith(".npy"):
+            values = np.load(text, allow_pickle=False)
+        elif text.endswith(".json"):
+            with open(text, encoding="utf-8") as handle:
+                values = np.asarray(json.load(handle), dtype=np.float64)
+        else:
+            with open(text, encoding="utf-8") as handle:
+                values = np.asarray(handle.read().replace(",", " ").split(), dtype=np.float64)
+        return check_prior(values.astype(np.float64))
+    except (OSError, ValueError, TypeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise argparse.ArgumentTypeError(f"{text}: {reason}") from None
 
 
 def positive_int(text: str) -> int:
@@ -183,6 +210,8 @@ def add_hyperparameter_options(parser: argparse.ArgumentParser) -> None:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif name in _CHOICES:
             kwargs["choices"] = _CHOICES[name]
+        elif name == "prior":
+            kwargs.update(type=prior_value, metavar="uniform|ratio|FILE")
         elif isinstance(ref, int):
             kwargs.update(type=int, metavar="N")
         elif isinstance(ref, float):

@@ -45,6 +45,17 @@ __all__ = ["DIAGNOSE_SPLITS", "FitInputs", "add_commands", "fit_and_record", "va
 MIN_ROWS_PER_CLASS = 5
 
 
+def _check_prior_length(args: argparse.Namespace) -> None:
+    """--prior FILE must give one proportion per class (and needs a fixed k)."""
+    prior = getattr(args, "prior", None)
+    if prior is None or isinstance(prior, str):
+        return
+    if args.k == "auto":
+        raise CliError("--prior with class proportions needs a fixed --k, not auto")
+    if len(prior) != args.k:
+        raise CliError(f"--prior: gives {len(prior)} class proportions but --k is {args.k}")
+
+
 def check_k(k: int, n_rows: int | None = None, shown: str = "") -> None:
     """InputError unless ``2 <= k`` and, with ``n_rows``, ``k <= n_rows / MIN_ROWS_PER_CLASS``."""
     if k < 2:
@@ -174,6 +185,7 @@ def validate_fit(args: argparse.Namespace, *, check_out: bool = True) -> FitInpu
                              f"{phi1.shape[0]} rows of {args.phi1}")
     else:
         check_k(args.k, phi1.shape[0], args.phi1)
+    _check_prior_length(args)
     inputs = FitInputs(phi1=phi1, phi2=phi2, overrides=overrides)
     eval_ref = (args.phi1, phi1)
     if args.phi1_eval is not None:

@@ -25,7 +25,7 @@ from .inner import InnerSolver
 
 #: Generalisation losses L_gen accepted by :func:`generalization_loss`.
 OUTER_LOSSES = ("ce", "nmse", "mse")
-#: Class-proportion priors accepted by :func:`combine_terms`.
+#: Named class-proportion priors accepted by :func:`combine_terms` (or give the proportions).
 PRIORS = ("uniform", "ratio")
 
 
@@ -67,14 +67,30 @@ def generalization_loss(outputs: Tensor, targets: Tensor, kind: str = "ce",
 
 def mean_label_entropy(soft_labels: Tensor) -> Tensor:
     """Eq. 7, regulariser: Shannon entropy (nats) of the mean soft label; (m, k) -> ()."""
-    p = soft_labels.mean(dim=0)
-    return -(p * torch.log(p.clamp_min(1e-12))).sum()
+    return proportions_entropy(soft_labels.mean(dim=0))
+
+
+def proportions_entropy(proportions: Tensor) -> Tensor:
+    """Shannon entropy (nats) of class proportions (k,) -> ()."""
+    return -(proportions * torch.log(proportions.clamp_min(1e-12))).sum()
+
+
+def kl_to_proportions(proportions: Tensor, target: Tensor) -> Tensor:
+    """``KL(p || q) = sum_c p_c log(p_c / q_c)`` of the mean soft label p (k,) from the
+    class proportions q (k,), both sorted (so q says which sizes the classes have, not which
+    cluster id has which size) -> (). With q uniform it is ``log k - H(p)``: Eq. 7's entropy
+    term up to a constant."""
+    p = torch.sort(proportions, descending=True).values
+    q = torch.sort(target, descending=True).values
+    return (p * (torch.log(p.clamp_min(1e-12)) - torch.log(q))).sum()
 
 
 def combine_terms(gen: Tensor, entropy: Tensor, entropy_weight: float,
-                  prior: str = "uniform") -> Tensor:
+                  prior: str | Sequence[float] = "uniform",
+                  proportions: Tensor | None = None) -> Tensor:
     """The split loss from its generalization term ``gen`` and the entropy of the mean soft
-    label ``entropy`` (scalars).
+    label ``entropy`` (scalars); a prior given as class proportions also needs that mean,
+    ``proportions`` (k,).
 
     ``"uniform"``: Eq. 7, ``gen - entropy_weight * entropy``: a uniform prior on the class
     proportions (every preset). ``"ratio"`` (this package's extension, for imbalanced classes):
@@ -82,7 +98,15 @@ def combine_terms(gen: Tensor, entropy: Tensor, entropy_weight: float,
     not used. It has no preferred proportions, and merging classes still costs because it lowers
     the entropy more than the loss (TREC, MPNet: truth 0.669 / 1.655 nats = 0.40, three merged
     pairs 0.459 / 0.60 = 0.76), while Eq. 7 with weight 10 pays 1.35 for TREC's imbalance.
+    Class proportions q (k numbers, this package's extension, for known proportions and the
+    oracle diagnostic of benchmarks/oracle_prior.py): ``gen + entropy_weight * KL(p || q)``,
+    which for q uniform is Eq. 7 plus the constant ``entropy_weight * log k``.
     """
+    if not isinstance(prior, str):
+        if proportions is None:
+            raise ValueError("a prior given as class proportions needs the mean soft label")
+        target = torch.as_tensor(prior, dtype=proportions.dtype, device=proportions.device)
+        return gen + entropy_weight * kl_to_proportions(proportions, target)
     if prior == "uniform":
         return gen - entropy_weight * entropy
     if prior == "ratio":
@@ -123,7 +147,7 @@ def split_loss(
     outer_loss: str = "ce",
     split_id: int | None = None,
     logit_scale: float = 1.0,
-    prior: str = "uniform",
+    prior: str | Sequence[float] = "uniform",
 ) -> SplitLoss:
     """Eq. 7 for one split of phi2 (n, d2): rows train_idx (m,) labelled y_tr (m, k), rows
     test_idx (m',) labelled y_te (m', k).
@@ -145,14 +169,16 @@ def split_loss_from_outputs(
     entropy_weight: float,
     outer_loss: str = "ce",
     logit_scale: float = 1.0,
-    prior: str = "uniform",
+    prior: str | Sequence[float] = "uniform",
 ) -> SplitLoss:
     """Eq. 7 for one split from the inner solvers' outputs (m', k) on its test rows, one per
     phi2 space (the second half of :func:`split_loss`)."""
     losses = [generalization_loss(out, y_te, outer_loss, logit_scale) for out in outputs]
     gen = losses[0] if len(losses) == 1 else torch.stack(losses).mean()
-    entropy = mean_label_entropy(torch.cat([y_tr, y_te], dim=0))
-    return SplitLoss(combine_terms(gen, entropy, entropy_weight, prior), gen, entropy)
+    proportions = torch.cat([y_tr, y_te], dim=0).mean(dim=0)
+    entropy = proportions_entropy(proportions)
+    return SplitLoss(combine_terms(gen, entropy, entropy_weight, prior, proportions), gen,
+                     entropy)
 
 
 def draw_split(
@@ -205,7 +231,7 @@ def labelings_objective(
     logit_scale: float = 1.0,
     num_splits: int = 20,
     seed: int = 0,
-    prior: str = "uniform",
+    prior: str | Sequence[float] = "uniform",
 ) -> list[dict[str, float]]:
     """Eq. 7 for each fixed hard labeling (n,) of ``labelings``, averaged over ``num_splits``
     seeded splits of phi2 (n, d2) (or of several phi2 spaces, each with its own solver);

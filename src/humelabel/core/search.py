@@ -41,7 +41,7 @@ class SearchConfig:
     outer_loss: str = "ce"
     logit_scale: float = 1.0
     split_pool: int = 0
-    prior: str = "uniform"
+    prior: str | tuple[float, ...] = "uniform"
 
 
 @dataclass

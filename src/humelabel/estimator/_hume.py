@@ -36,7 +36,7 @@ from ._data import (
     storage_dtype,
     to_tensor,
 )
-from ._params import check_params
+from ._params import check_params, check_prior
 from ._persist import load_estimator, model_bytes
 
 KMEANS_INIT_ROWS = 20000
@@ -55,9 +55,10 @@ class HUME(ClusterMixin, BaseEstimator):
         subset_size, train_fraction, anneal, fixed_inner_init, inner: override the preset
             (``None`` keeps the preset's value). Names follow the paper's code.
         prior: the class-proportion term of the objective: ``"uniform"`` (Eq. 7, all presets:
-            ``- entropy_weight * H(mean soft label)``) or ``"ratio"`` (generalization loss
-            divided by that entropy; allows imbalanced classes, see
-            :func:`humelabel.objective.combine_terms`).
+            ``- entropy_weight * H(mean soft label)``), ``"ratio"`` (generalization loss
+            divided by that entropy; allows imbalanced classes), or known class proportions
+            q (``n_classes`` positive numbers, rescaled to sum 1: ``+ entropy_weight *
+            KL(mean soft label || q)``); see :func:`humelabel.core.objective.combine_terms`.
         normalize: L2-normalise the rows of phi1 (fit and predict).
         phi2_scaling: ``"global"`` centres phi2 and rescales it by one number so that the
             mean squared row norm equals its dimension d2 (average feature variance 1). This
@@ -203,6 +204,7 @@ class HUME(ClusterMixin, BaseEstimator):
         if not 2 <= self.n_classes <= n:
             raise ValueError(f"n_classes must be between 2 and the number of rows ({n}), "
                              f"got {self.n_classes}")
+        params["prior"] = check_prior(params["prior"], self.n_classes)
         if params["subset_size"] > n:
             params["subset_size"] = n
         if self.dtype not in DTYPES:

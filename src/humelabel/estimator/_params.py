@@ -4,11 +4,39 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..core.inner import INNER_SOLVERS
 from ..core.objective import OUTER_LOSSES, PRIORS
 from ._data import INITS
 
-__all__ = ["check_params"]
+__all__ = ["check_params", "check_prior"]
+
+
+def check_prior(prior: Any, n_classes: int | None = None) -> str | tuple[float, ...]:
+    """``prior`` as :func:`humelabel.core.objective.combine_terms` takes it: a name of PRIORS,
+    or class proportions (k positive finite numbers, rescaled to sum to 1) as a tuple.
+
+    Raises ValueError naming the problem (and, given ``n_classes``, a length mismatch).
+    """
+    if isinstance(prior, str):
+        if prior not in PRIORS:
+            raise ValueError(f"prior must be one of {PRIORS} or class proportions, got "
+                             f"{prior!r}")
+        return prior
+    try:
+        values = np.asarray(prior, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"prior must be one of {PRIORS} or class proportions, got "
+                         f"{prior!r}") from exc
+    if values.ndim != 1 or values.size < 2:
+        raise ValueError(f"prior proportions must be a 1-D sequence of at least 2 numbers, got "
+                         f"shape {values.shape}")
+    if not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise ValueError("prior proportions must be positive and finite")
+    if n_classes is not None and values.size != n_classes:
+        raise ValueError(f"prior has {values.size} proportions but n_classes is {n_classes}")
+    return tuple(float(v) for v in values / values.sum())
 
 
 def check_params(params: dict[str, Any]) -> None:
@@ -29,8 +57,8 @@ def check_params(params: dict[str, Any]) -> None:
         "outer_loss": (params["outer_loss"] in OUTER_LOSSES, f"one of {OUTER_LOSSES}"),
         "init": (params["init"] in INITS, f"one of {INITS}"),
         "inner": (params["inner"] in INNER_SOLVERS, f"one of {INNER_SOLVERS}"),
-        "prior": (params["prior"] in PRIORS, f"one of {PRIORS}"),
     }
     for name, (ok, rule) in requirements.items():
         if not ok:
             raise ValueError(f"{name} must be {rule}, got {params[name]!r}")
+    params["prior"] = check_prior(params["prior"])
