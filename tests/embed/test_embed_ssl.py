@@ -197,3 +197,24 @@ def test_cli_trains_reloads_and_refuses_to_overwrite(tmp_path: Path, capsys) -> 
     assert main([*base, "--model", "ssl:dino", "--out", str(tmp_path / "w.npy")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("humelabel: error: --model ssl:dino: unknown")
+
+
+def test_run_with_ssl_and_hog_spaces(tmp_path: Path, capsys) -> None:
+    """``humelabel run --spaces ssl:simclr hog``: trained, cached, reused on a second call."""
+    pytest.importorskip("skimage")
+    folder, labels = mnist_folder(tmp_path / "mnist", n=24)
+    truth = tmp_path / "truth.npy"
+    np.save(truth, labels)
+    cache = tmp_path / "cache"
+    argv = ["run", "--input", str(folder), "--k", "3", "--spaces", "ssl:simclr", "hog",
+            "--cache-dir", str(cache), "--epochs", "1", "--train-batch-size", "8",
+            "--device", "cpu", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert [s["model"] for s in config["spaces"]] == ["ssl:simclr", "hog"]
+    weights = sorted(cache.glob("*.encoder.safetensors"))
+    assert len(weights) == 1
+    stamp = weights[0].stat().st_mtime_ns
+    assert main([*argv, "--out", str(tmp_path / "again")]) == 0  # from the cache
+    assert weights[0].stat().st_mtime_ns == stamp
+    capsys.readouterr()
