@@ -92,17 +92,22 @@ def image_folder(dataset: str, work: Path) -> tuple[Path, np.ndarray]:
     return folder, np.array([classes.index(n.split("/")[-2]) for n in names], dtype=np.int64)
 
 
-def slug(spec: str, epochs: int) -> str:
+def slug(spec: str, epochs: int, temperature: float | None) -> str:
     name = re.sub(r"[^A-Za-z0-9]+", "-", spec).strip("-")
-    return f"{name}-e{epochs}" if spec.startswith("ssl:") else name
+    if not spec.startswith("ssl:"):
+        return name
+    return f"{name}{'' if temperature is None else f'-t{temperature:g}'}-e{epochs}"
 
 
-def embed(folder: Path, spec: str, out: Path, epochs: int) -> tuple[np.ndarray, dict[str, Any]]:
+def embed(folder: Path, spec: str, out: Path, epochs: int, temperature: float | None
+          ) -> tuple[np.ndarray, dict[str, Any]]:
     """The embedding of ``folder`` with ``spec`` through the CLI (kept in ``out``)."""
     command = [sys.executable, "-m", "humelabel", "embed", "images", "--input", str(folder),
                "--model", spec, "--out", str(out), "--device", "cpu"]
     if spec.startswith("ssl:"):
         command += ["--epochs", str(epochs)]
+        if temperature is not None:
+            command += ["--ssl-temperature", f"{temperature:g}"]
     if read_meta(out) is None:
         print(f"embedding {folder} with {spec} ...", file=sys.stderr, flush=True)
         subprocess.run(command, check=True)
@@ -127,6 +132,8 @@ def main() -> int:
     parser.add_argument("--phi1", default="ssl:simclr")
     parser.add_argument("--phi2", default="hog")
     parser.add_argument("--epochs", type=int, default=10, help="epochs of ssl: spaces")
+    parser.add_argument("--ssl-temperature", type=float, default=None,
+                        help="--ssl-temperature of ssl: spaces (default: the method's)")
     parser.add_argument("--seeds", default="0-4")
     parser.add_argument("--neighbors", type=int, default=10)
     parser.add_argument("--work", default=str(ROOT / "benchmarks" / "work" / "images"))
@@ -139,8 +146,9 @@ def main() -> int:
     k = int(truth.max()) + 1
     spaces, metas = {}, {}
     for role, spec in (("phi1", args.phi1), ("phi2", args.phi2)):
-        spaces[role], metas[role] = embed(folder, spec, work / args.dataset /
-                                          f"{slug(spec, args.epochs)}.npy", args.epochs)
+        name = slug(spec, args.epochs, args.ssl_temperature)
+        spaces[role], metas[role] = embed(folder, spec, work / args.dataset / f"{name}.npy",
+                                          args.epochs, args.ssl_temperature)
     phi1, phi2 = spaces["phi1"], spaces["phi2"]
     rows = []
     for role in ("phi1", "phi2"):
@@ -150,7 +158,7 @@ def main() -> int:
     labels, took = timed(linear_probe_labels, phi1, truth)
     rows.append(row("probe phi1 (supervised)", truth, labels, took))
     print(rows[-1], file=sys.stderr, flush=True)
-    tag = f"{slug(args.phi1, args.epochs)}--{slug(args.phi2, args.epochs)}"
+    tag = "--".join(slug(s, args.epochs, args.ssl_temperature) for s in (args.phi1, args.phi2))
     result, took = timed(fit_seeds, phi1, phi2, k, seeds, truth=truth, device="cpu",
                          out=work / args.dataset / f"hume-{tag}")
     runs = []
@@ -184,7 +192,10 @@ def space_line(role: str, spec: str, meta: dict[str, Any]) -> str:
         return (f"- {role}: `{spec}`, trained here on these {meta['n']} images: "
                 f"{len(meta['history'])} epochs in {meta['train_seconds'] / 60:.1f} min "
                 f"(side {meta['size']}, ResNet widths {meta['widths']}, batch "
-                f"{meta['ssl']['batch_size']}, final loss {meta['history'][-1]['loss']:.3f}); "
+                f"{meta['ssl']['batch_size']}, temperature "
+                f"{meta['ssl'].get('temperature') or 'default'}, final loss "
+                f"{meta['history'][-1]['loss']:.3f}; seconds per epoch "
+                f"{', '.join(str(round(h['seconds'])) for h in meta['history'])}); "
                 f"features {dims}, embedded in {meta['seconds']:.0f} s including training")
     return f"- {role}: `{spec}` ({dims}, {meta.get('seconds', 0):.0f} s)"
 
@@ -220,7 +231,8 @@ def write_page(args: argparse.Namespace, rows: list[dict[str, Any]], runs: list[
                 for role, meta in metas.items()}, "machine": cpu, "threads": threads}
     write_results(out, "\n".join(lines), data, stamp(script_argv(), {
         "hume": resolve("fast", {}), "seeds": args.seeds, "phi1": args.phi1,
-        "phi2": args.phi2, "epochs": args.epochs, "neighbors": args.neighbors,
+        "phi2": args.phi2, "epochs": args.epochs, "ssl_temperature": args.ssl_temperature,
+        "neighbors": args.neighbors,
         "folder": os.path.relpath(folder, ROOT)}))
     print("\n".join(lines))
 

@@ -218,3 +218,11 @@ def test_run_with_ssl_and_hog_spaces(tmp_path: Path, capsys) -> None:
     assert main([*argv, "--out", str(tmp_path / "again")]) == 0  # from the cache
     assert weights[0].stat().st_mtime_ns == stamp
     capsys.readouterr()
+
+
+def test_temperature_override() -> None:
+    assert build_method("simclr", 32, (8, 16, 16)).temperature == 0.5
+    assert build_method("moco", 32, (8, 16, 16)).temperature == 0.2
+    assert build_method("simclr", 32, (8, 16, 16), 0.1).temperature == 0.1
+    assert build_method("moco", 32, (8, 16, 16), 0.1).temperature == 0.1
+    assert not hasattr(build_method("byol", 32, (8, 16, 16), 0.1), "temperature")

@@ -107,6 +107,8 @@ def add_ssl(parser: argparse.ArgumentParser) -> None:
                        "%(default)s)")
     group.add_argument("--ssl-lr", type=positive_float, default=defaults.lr, metavar="LR",
                        help="peak AdamW learning rate (default: %(default)s)")
+    group.add_argument("--ssl-temperature", type=positive_float, metavar="T",
+                       help="contrastive temperature of simclr / moco (default: 0.5 / 0.2)")
     group.add_argument("--ssl-seed", type=seed, default=defaults.seed, metavar="S",
                        help="seed of the weights, shuffling and augmentations; the same seed "
                        "gives the same weights on the CPU (default: %(default)s)")
@@ -178,7 +180,8 @@ def embed_options(args: argparse.Namespace, *, normalize: bool) -> EmbedOptions:
         ssl=SSLSettings(epochs=getattr(args, "epochs", SSLSettings.epochs),
                         batch_size=getattr(args, "train_batch_size", SSLSettings.batch_size),
                         lr=getattr(args, "ssl_lr", SSLSettings.lr),
-                        seed=getattr(args, "ssl_seed", SSLSettings.seed)),
+                        seed=getattr(args, "ssl_seed", SSLSettings.seed),
+                        temperature=getattr(args, "ssl_temperature", None)),
     )
 
 

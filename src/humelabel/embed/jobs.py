@@ -209,8 +209,10 @@ def embed_images(
                    "compute_dtype": str(compute_dtype), "n": len(inputs.files),
                    "batch_size": options.batch_size}
     prepared = None
+    # Classical views and ssl training read every image before the rows are computed: a bad
+    # file must fail first. Other models are loaded first (a missing model fails first).
     if model is None and (is_classical(spec) or is_ssl(spec)):
-        check_images(inputs.files)  # these read every image before the rows are computed
+        check_images(inputs.files)
     if model is None and is_classical(spec):
         from .classical import classical_model
 
@@ -222,9 +224,10 @@ def embed_images(
                                device=device, progress=options.progress, what=what)
         model = prepared.model
         fingerprint["weights_sha256"] = prepared.weights_sha256  # the rows follow the weights
-    elif model is None:
-        model = load_image_model(spec, allow_download=options.allow_download, what=what)
-    check_images(inputs.files)
+    else:
+        if model is None:
+            model = load_image_model(spec, allow_download=options.allow_download, what=what)
+        check_images(inputs.files)
     compute = image_encoder(model, inputs.files, batch_size=options.batch_size, device=device,
                             dtype=compute_dtype)
     shard = options.shard_size or 16 * options.batch_size

@@ -206,6 +206,9 @@ class BYOL(nn.Module):
 METHODS: dict[str, type[nn.Module]] = {"simclr": SimCLR, "moco": MoCo, "byol": BYOL}
 
 
-def build_method(name: str, size: int, widths: tuple[int, ...]) -> nn.Module:
-    """A fresh objective ``name`` around a fresh :class:`SmallResNet` (uses torch's RNG)."""
-    return METHODS[name](SmallResNet(size, widths))
+def build_method(name: str, size: int, widths: tuple[int, ...],
+                 temperature: float | None = None) -> nn.Module:
+    """A fresh objective ``name`` around a fresh :class:`SmallResNet` (uses torch's RNG);
+    ``temperature`` overrides the contrastive temperature (SimCLR, MoCo; BYOL has none)."""
+    kwargs = {} if temperature is None or name == "byol" else {"temperature": temperature}
+    return METHODS[name](SmallResNet(size, widths), **kwargs)

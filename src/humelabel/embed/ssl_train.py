@@ -45,6 +45,7 @@ class SSLSettings:
         weight_decay: AdamW weight decay.
         seed: seed of the initial weights, the shuffling and the augmentations.
         widths: channels of the three ResNet stages (the feature dimension is the last).
+        temperature: contrastive temperature of SimCLR / MoCo (None: 0.5 / 0.2).
     """
 
     epochs: int = 50
@@ -53,6 +54,7 @@ class SSLSettings:
     weight_decay: float = 1e-4
     seed: int = 0
     widths: tuple[int, ...] = (32, 64, 128)
+    temperature: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "widths": list(self.widths)}
@@ -183,7 +185,8 @@ def train_encoder(
         raise InputError("--model ssl", f"needs at least 2 images to train, got {n}")
     t0 = time.perf_counter()
     torch.manual_seed(settings.seed)
-    method = build_method(method_name, size, tuple(settings.widths)).to(device)
+    method = build_method(method_name, size, tuple(settings.widths),
+                          settings.temperature).to(device)
     params = [p for p in method.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
     x = torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).contiguous()
