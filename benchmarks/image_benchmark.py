@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _results import RESULTS, script_argv, stamp, write_results
+from _results import RESULTS, stamp, write_results
 
 from humelabel import fit_seeds
 from humelabel.analysis.baselines import kmeans_labels, linear_probe_labels
@@ -229,7 +229,7 @@ def write_page(args: argparse.Namespace, rows: list[dict[str, Any]], runs: list[
                 "model", "backend", "n", "dimension", "seconds", "train_seconds", "history",
                 "ssl", "size", "widths", "view", "weights_sha256")}
                 for role, meta in metas.items()}, "machine": cpu, "threads": threads}
-    write_results(out, "\n".join(lines), data, stamp(script_argv(), {
+    write_results(out, "\n".join(lines), data, stamp(None, {
         "hume": resolve("fast", {}), "seeds": args.seeds, "phi1": args.phi1,
         "phi2": args.phi2, "epochs": args.epochs, "ssl_temperature": args.ssl_temperature,
         "neighbors": args.neighbors,
