@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+#: ../shared/data beside the repository; $HUMELABEL_SHARED_DATA points elsewhere (a worktree).
+SHARED_DATA = Path(os.environ.get("HUMELABEL_SHARED_DATA")
+                   or Path(__file__).resolve().parents[1] / ".." / "shared" / "data")
 MNIST_IMAGES = SHARED_DATA / "images" / "mnist-test" / "t10k-images-idx3-ubyte.gz"
 MNIST_LABELS = SHARED_DATA / "images" / "mnist-test" / "t10k-labels-idx1-ubyte.gz"
 CIFAR_TAR = SHARED_DATA / "images" / "cifar10-test" / "cifar10_test_jpg.tar.gz"
@@ -63,8 +65,9 @@ def cifar_folder(root: Path, per_class: int = 4, classes: int = 3) -> Path:
     with tarfile.open(CIFAR_TAR, "r:gz") as tar:
         for member in tar:
             parts = member.name.split("/")
-            if not member.isfile() or len(parts) != 3 or not parts[2].endswith(".jpg"):
-                continue
+            if (not member.isfile() or len(parts) != 3 or not parts[2].endswith(".jpg")
+                    or any(part in ("", ".", "..") for part in parts)):
+                continue  # only plain files two folders down, never outside root
             cls = parts[1]
             if cls not in wanted and len(wanted) >= classes:
                 continue

@@ -272,9 +272,11 @@ def test_run_text_end_to_end_with_cache(tmp_path: Path, capsys: pytest.CaptureFi
     assert "ACC" in report and any(name in report for name in ("LOC", "HUM", "NUM"))
     assert "phi1: embedding 300 texts with minilm" in stderr
 
-    # Second run: embeddings from the cache, same labels with the same seed.
+    # Second run without --spaces: the text default is minilm tfidf, so both embeddings come
+    # from the cache and the labels are the same with the same seed.
     out2 = tmp_path / "run2"
-    _, stderr = run_cli([out2 if a == out else a for a in argv], capsys)
+    default_spaces = [a for a in argv if a not in ("--spaces", "minilm", "tfidf")]
+    _, stderr = run_cli([out2 if a == out else a for a in default_spaces], capsys)
     assert stderr.count("from cache") == 2
     config2 = json.loads((out2 / "config.json").read_text())
     assert [s["cached"] for s in config2["spaces"]] == [True, True]
@@ -361,6 +363,8 @@ def test_run_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert error_line(["run", "--input", folder, "--k", "2", "--spaces", "tfidf", "hf:x",
                        "--out", out], capsys) == (
         "--spaces tfidf: TF-IDF is a text space; the input is images")
+    assert error_line(["run", "--input", folder, "--k", "2", "--out", out], capsys).startswith(
+        "images need --spaces PHI1 PHI2")
     out.mkdir()
     (out / "keep").write_text("x")
     assert error_line(base + ["--k", "3", "--spaces", "tfidf", "minilm"], capsys) == (

@@ -183,10 +183,11 @@ def test_missing_packages_name_their_extra(monkeypatch) -> None:
         patch.setitem(sys.modules, "PIL", None)
         with pytest.raises(MissingDependency, match=r'humelabel\[images\]'):
             load_image_model("timm:resnet18")
-    for backend in ("timm", "open_clip", "torchvision"):
+    for backend, extra in (("timm", "timm"), ("open_clip", "open-clip"),
+                           ("torchvision", "torchvision")):
         with monkeypatch.context() as patch:
             patch.setitem(sys.modules, backend, None)
-            with pytest.raises(MissingDependency, match=rf'humelabel\[{backend}\]'):
+            with pytest.raises(MissingDependency, match=rf'humelabel\[{extra}\]'):
                 load_image_model(f"{backend}:some-model")
 
 

@@ -154,9 +154,11 @@ def add_commands(sub: Any) -> None:
     images.add_argument("--input", required=True, metavar="DIR_OR_LIST",
                         help="image folder, or list of image files")
     images.add_argument("--model", required=True, metavar="M",
-                        help="hf:NAME_OR_FOLDER, timm:NAME[@FILE], open_clip:ARCH[@PRETRAINED], "
-                        "torchvision:NAME[@WEIGHTS], ssl:simclr|moco|byol, "
-                        "ssl:WEIGHTS.safetensors, hog or patches")
+                        help="hf:NAME_OR_FOLDER, timm:NAME[@FILE], open_clip:ARCH@PRETRAINED "
+                        "or torchvision:NAME[@WEIGHTS]; @random: that timm, open_clip or "
+                        "torchvision architecture with random weights (seed 0; for tests); "
+                        "ssl:simclr|moco|byol (trained here), ssl:WEIGHTS.safetensors, hog or "
+                        "patches")
     images.add_argument("--normalize", action="store_true", help="L2-normalise the rows")
     add_common(images, batch_size=32)
     add_ssl(images)

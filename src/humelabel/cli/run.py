@@ -44,6 +44,13 @@ from .fit import check_k, check_truth
 
 __all__ = ["add_commands"]
 
+#: The two views of a text input when ``--spaces`` is not given: a neural sentence encoder
+#: (all-MiniLM-L6-v2, packaged for offline use) to label, and word TF-IDF (stop words kept,
+#: 1-2 grams) as the second view: the two differ in inductive bias (meaning vs shared words),
+#: so a labeling both can learn is less likely an artefact of one encoder
+#: (docs/results/refine_benchmark_run.md has this pair on the five shared text sets).
+DEFAULT_TEXT_SPACES = ("minilm", "tfidf")
+
 
 def add_commands(sub: Any) -> None:
     """Add ``run`` to the CLI's subparsers."""
@@ -60,9 +67,11 @@ def add_commands(sub: Any) -> None:
                      help="texts (.txt/.csv/.jsonl) or images (folder or list of files)")
     run.add_argument("-k", "--k", required=True, type=int, metavar="K",
                      help="number of classes to find")
-    run.add_argument("--spaces", required=True, nargs=2, metavar=("PHI1", "PHI2"),
+    run.add_argument("--spaces", nargs=2, metavar=("PHI1", "PHI2"),
                      help="the two models: PHI1 is the space to label, PHI2 the second view "
-                     "(e.g. minilm tfidf, or hf:DINOV2_FOLDER hf:CLIP_FOLDER)")
+                     f"(texts: default {' '.join(DEFAULT_TEXT_SPACES)}, a neural encoder and "
+                     "a lexical view, which differ in inductive bias; images: required, e.g. "
+                     "hf:DINOV2_FOLDER hf:CLIP_FOLDER)")
     run.add_argument("--truth", metavar="FILE",
                      help="true labels (.npy/.txt/...), only for metrics and the report")
     run.add_argument("--truth-column", metavar="NAME",
@@ -102,7 +111,7 @@ RUN_REPORT_FILES = ("clusters.json", "report.md", "report.html", "metrics.json",
 def _validate_run(args: argparse.Namespace) -> None:
     if args.k < 2:
         raise InputError(f"--k {args.k}", "must be at least 2")
-    if args.spaces[0] == args.spaces[1]:
+    if args.spaces is not None and args.spaces[0] == args.spaces[1]:
         raise InputError(f"--spaces {' '.join(args.spaces)}",
                          "give two different spaces (HUME needs two views of the data)")
     if args.truth is not None and args.truth_column is not None:
@@ -160,6 +169,11 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     n = len(items)
     check_k(args.k, n, args.input)
     truth, names = _truth(args, inputs, n)
+    if args.spaces is None:
+        if modality == "images":
+            raise CliError("images need --spaces PHI1 PHI2 (two image models, e.g. "
+                           "hf:DINOV2_FOLDER hf:CLIP_FOLDER); no image model ships offline")
+        args.spaces = list(DEFAULT_TEXT_SPACES)
     for spec in args.spaces:
         if modality == "images" and is_tfidf(spec):
             raise InputError(f"--spaces {spec}", "TF-IDF is a text space; the input is images")

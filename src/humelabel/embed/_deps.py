@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import os
 from collections.abc import Iterator
 from types import ModuleType
@@ -20,6 +21,7 @@ __all__ = [
     "MissingDependency",
     "ModelUnavailable",
     "hub_offline",
+    "quiet_root_logging",
     "quiet_transformers",
     "require",
 ]
@@ -30,7 +32,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "PIL": ("pillow", "images"),
     "transformers": ("transformers", "hf"),
     "timm": ("timm", "timm"),
-    "open_clip": ("open_clip_torch", "open_clip"),
+    "open_clip": ("open_clip_torch", "open-clip"),
     "torchvision": ("torchvision", "torchvision"),
     "skimage.feature": ("scikit-image", "classical"),
     "kornia": ("kornia", "ssl"),
@@ -110,3 +112,24 @@ def quiet_transformers() -> Iterator[None]:
     finally:
         logging.set_verbosity(level)
         logging.enable_progress_bar()
+
+
+@contextlib.contextmanager
+def quiet_root_logging() -> Iterator[None]:
+    """Keep libraries that log through the root logger (open_clip) off stderr inside the block.
+
+    A module-level ``logging.error`` with no handler configured would call ``basicConfig`` and
+    print its line beside the CLI's one-line error; a ``NullHandler`` on the root logger, for
+    the block only, prevents that. An application that configured logging keeps its handlers
+    and gets the records.
+    """
+    root = logging.getLogger()
+    if root.handlers:
+        yield
+        return
+    handler = logging.NullHandler()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)

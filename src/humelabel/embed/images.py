@@ -11,9 +11,15 @@ a model spec:
                                 CLIP, SigLIP, ViT, ResNet, ...); a bare name or a folder with
                                 a ``config.json`` means the same
 ``timm:NAME[@FILE]``            ``timm.create_model(NAME, pretrained=True, num_classes=0)``
-``open_clip:ARCH[@PRETRAINED]`` ``open_clip.create_model_and_transforms``; ``encode_image``
+``open_clip:ARCH@PRETRAINED``   ``open_clip.create_model_and_transforms`` (a pretrained tag or
+                                a checkpoint file); ``encode_image``
 ``torchvision:NAME[@WEIGHTS]``  ``torchvision.models.get_model`` (default weights), head removed
 ==============================  ==============================================================
+
+``@random`` (:data:`RANDOM_WEIGHTS`) builds the timm, open_clip or torchvision architecture
+with random weights instead, initialised from the fixed seed :data:`RANDOM_SEED` (so a resumed
+run continues with the same network), and records ``random_weights: true`` in the metadata:
+for tests and smoke runs, never a silent fallback.
 
 Each backend is an optional extra (``hf``, ``timm``, ``open_clip``, ``torchvision``); nothing is
 downloaded unless ``allow_download`` is set. Features: CLIP-like models give their projected
@@ -23,19 +29,22 @@ backbones their pooled output.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..io import InputError
-from ._deps import ModelUnavailable, hub_offline, quiet_transformers, require
+from ._deps import ModelUnavailable, hub_offline, quiet_root_logging, quiet_transformers, require
 from .store import ComputeFn
 
 __all__ = [
     "BACKENDS",
+    "RANDOM_SEED",
+    "RANDOM_WEIGHTS",
     "ImageModel",
     "hf_image_model",
     "image_encoder",
@@ -46,6 +55,11 @@ __all__ = [
 ]
 
 BACKENDS = ("hf", "timm", "open_clip", "torchvision")
+
+#: The weights of a spec (``timm:resnet18@random``) that mean "this architecture, random init".
+RANDOM_WEIGHTS = "random"
+#: The torch seed of that initialisation.
+RANDOM_SEED = 0
 
 #: transformers model types whose image feature is the final CLS token.
 CLS_MODEL_TYPES = frozenset({
@@ -221,16 +235,42 @@ def _load_hf(name: str, allow_download: bool, what: str) -> ImageModel:
     return hf_image_model(model, processor, info)
 
 
+@contextlib.contextmanager
+def _seeded(enabled: bool) -> Iterator[None]:
+    """Build inside the block from torch seed :data:`RANDOM_SEED` (when ``enabled``), leaving the
+    caller's random state as it was."""
+    if not enabled:
+        yield
+        return
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_SEED)
+        yield
+
+
+def _weights_info(weights: str | None) -> dict[str, Any]:
+    if weights == RANDOM_WEIGHTS:
+        return {"weights": RANDOM_WEIGHTS, "random_weights": True, "random_seed": RANDOM_SEED}
+    return {"weights": weights, "random_weights": False}
+
+
+def _local_file(weights: str, what: str) -> str:
+    path = os.path.expanduser(weights)
+    if not os.path.isfile(path):
+        raise ModelUnavailable(what, f"weights file {weights!r} not found")
+    return os.path.abspath(path)
+
+
 def _load_timm(name: str, weights: str | None, allow_download: bool, what: str) -> ImageModel:
     timm = require("timm", what)
+    random = weights == RANDOM_WEIGHTS
     kwargs: dict[str, Any] = {}
-    if weights is not None:
-        if not os.path.isfile(os.path.expanduser(weights)):
-            raise ModelUnavailable(what, f"weights file {weights!r} not found")
-        kwargs["pretrained_cfg_overlay"] = {"file": os.path.abspath(os.path.expanduser(weights))}
+    if weights is not None and not random:
+        kwargs["pretrained_cfg_overlay"] = {"file": _local_file(weights, what)}
     try:
-        with hub_offline(not allow_download):
-            model = timm.create_model(name, pretrained=True, num_classes=0, **kwargs)
+        with hub_offline(not allow_download), _seeded(random):
+            model = timm.create_model(name, pretrained=not random, num_classes=0, **kwargs)
     except Exception as exc:
         if weights is None and not allow_download and "nknown model" not in str(exc):
             raise _offline_error(what, name, exc) from exc
@@ -238,21 +278,27 @@ def _load_timm(name: str, weights: str | None, allow_download: bool, what: str) 
     config = timm.data.resolve_data_config({}, model=model)
     transform = timm.data.create_transform(**config)
     return torch_image_model(model, transform, {"backend": "timm", "model_id": name,
-                                                "weights": weights})
+                                                **_weights_info(weights)})
 
 
 def _load_open_clip(name: str, weights: str | None, allow_download: bool,
                     what: str) -> ImageModel:
     open_clip = require("open_clip", what)
+    if weights is None:  # open_clip itself would build random weights without a word
+        raise ModelUnavailable(what, "open_clip needs @PRETRAINED: a pretrained tag (e.g. "
+                               "ViT-B-32@laion2b_s34b_b79k), a checkpoint file, or @random")
+    random = weights == RANDOM_WEIGHTS
     try:
-        with hub_offline(not allow_download):
-            model, _, transform = open_clip.create_model_and_transforms(name, pretrained=weights)
+        with hub_offline(not allow_download), _seeded(random), quiet_root_logging():
+            model, _, transform = open_clip.create_model_and_transforms(
+                name, pretrained=None if random else weights)
     except Exception as exc:
-        if not allow_download and weights is not None and not os.path.isfile(weights):
+        if not allow_download and not random and not os.path.isfile(weights):
             raise _offline_error(what, f"{name}@{weights}", exc) from exc
         raise _load_error(what, name, exc) from exc
     return torch_image_model(model, transform,
-                             {"backend": "open_clip", "model_id": name, "weights": weights},
+                             {"backend": "open_clip", "model_id": name,
+                              **_weights_info(weights)},
                              features=lambda x: model.encode_image(x))
 
 
@@ -261,19 +307,22 @@ def _load_torchvision(name: str, weights: str | None, allow_download: bool,
     tv = require("torchvision", what)
     import torch
 
+    random = weights == RANDOM_WEIGHTS
     try:
         enum = tv.models.get_model_weights(name)
-        chosen = enum[weights] if weights else enum.DEFAULT
+        chosen = enum[weights] if weights and not random else enum.DEFAULT
     except (ValueError, KeyError) as exc:
         raise _load_error(what, f"{name}@{weights or 'DEFAULT'}", exc) from exc
     cached = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(chosen.url))
-    if not allow_download and not os.path.isfile(cached):
+    if not random and not allow_download and not os.path.isfile(cached):
         raise _offline_error(what, f"{name}@{chosen.name}")
-    model = tv.models.get_model(name, weights=chosen)
+    with _seeded(random):  # random: the architecture only, with the default preprocessing
+        model = tv.models.get_model(name, weights=None if random else chosen)
     head = _drop_classifier(model)
     return torch_image_model(model, chosen.transforms(),
                              {"backend": "torchvision", "model_id": name,
-                              "weights": chosen.name, "removed_head": head})
+                              **_weights_info(weights if random else chosen.name),
+                              "removed_head": head})
 
 
 def load_image_model(
