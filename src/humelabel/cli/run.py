@@ -39,7 +39,7 @@ from .common import (
     seed,
     seed_list,
 )
-from .embed import DEFAULT_CACHE, add_common, add_tfidf, embed_options
+from .embed import DEFAULT_CACHE, add_common, add_ssl, add_tfidf, embed_options
 from .fit import check_k, check_truth
 
 __all__ = ["add_commands"]
@@ -97,6 +97,7 @@ def add_commands(sub: Any) -> None:
                      f"{DEFAULT_CACHE})")
     add_common(run, batch_size=64)
     add_tfidf(run, prefix="tfidf-")
+    add_ssl(run)
     run.set_defaults(handler=_cmd_run)
 
 

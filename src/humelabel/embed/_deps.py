@@ -34,6 +34,8 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "timm": ("timm", "timm"),
     "open_clip": ("open_clip_torch", "open-clip"),
     "torchvision": ("torchvision", "torchvision"),
+    "skimage.feature": ("scikit-image", "classical"),
+    "kornia": ("kornia", "ssl"),
 }
 
 

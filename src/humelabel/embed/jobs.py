@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,10 @@ from typing import Any
 import numpy as np
 
 from ..io import InputError, file_sha256, l2_normalize
+from .classical import is_classical
 from .inputs import ImageInput, TextInput
+from .ssl import is_ssl
+from .ssl_train import SSLSettings
 from .store import compute_rows, fingerprint_key, read_meta, write_embedding
 from .tfidf import TfidfSettings, tfidf_embed
 
@@ -43,6 +47,8 @@ _PACKAGES = {
     "timm": ("timm", "pillow"),
     "open_clip": ("open_clip_torch", "pillow"),
     "torchvision": ("torchvision", "pillow"),
+    "classical": ("scikit-image", "scikit-learn", "pillow"),
+    "ssl": ("kornia", "pillow"),
 }
 
 
@@ -62,6 +68,7 @@ class EmbedOptions:
         shard_size: rows per checkpoint of a resumable run (default: 1024 texts or
             16 batches of images).
         tfidf: settings of the ``tfidf`` model.
+        ssl: training settings of ``ssl:METHOD`` models.
     """
 
     batch_size: int = 64
@@ -72,6 +79,7 @@ class EmbedOptions:
     progress: bool = True
     shard_size: int | None = None
     tfidf: TfidfSettings = field(default_factory=TfidfSettings)
+    ssl: SSLSettings = field(default_factory=SSLSettings)
 
 
 def is_tfidf(spec: str) -> bool:
@@ -200,9 +208,26 @@ def embed_images(
     fingerprint = {"modality": "images", "model": spec, "checksum": inputs.checksum,
                    "compute_dtype": str(compute_dtype), "n": len(inputs.files),
                    "batch_size": options.batch_size}
-    if model is None:
-        model = load_image_model(spec, allow_download=options.allow_download, what=what)
-    check_images(inputs.files)
+    prepared = None
+    # Classical views and ssl training read every image before the rows are computed: a bad
+    # file must fail first. Other models are loaded first (a missing model fails first).
+    if model is None and (is_classical(spec) or is_ssl(spec)):
+        check_images(inputs.files)
+    if model is None and is_classical(spec):
+        from .classical import classical_model
+
+        model = classical_model(spec, inputs.files, what=what, progress=options.progress)
+    elif model is None and is_ssl(spec):
+        from .ssl import prepare_ssl
+
+        prepared = prepare_ssl(spec, inputs.files, inputs.checksum, out, options.ssl,
+                               device=device, progress=options.progress, what=what)
+        model = prepared.model
+        fingerprint["weights_sha256"] = prepared.weights_sha256  # the rows follow the weights
+    else:
+        if model is None:
+            model = load_image_model(spec, allow_download=options.allow_download, what=what)
+        check_images(inputs.files)
     compute = image_encoder(model, inputs.files, batch_size=options.batch_size, device=device,
                             dtype=compute_dtype)
     shard = options.shard_size or 16 * options.batch_size
@@ -217,7 +242,14 @@ def embed_images(
             **_common_meta(options, device, compute_dtype), "resumed_rows": run["resumed_rows"],
             "shard_size": shard, "root": inputs.root, "files": inputs.names,
             "seconds": time.perf_counter() - start, **(extra or {})}
-    return write_embedding(out, matrix, meta, packages=_PACKAGES.get(backend, ()))
+    if prepared is not None and prepared.weights is not None:
+        from .ssl import write_encoder
+
+        meta["weights"] = os.fspath(write_encoder(out, prepared.weights))
+    written = write_embedding(out, matrix, meta, packages=_PACKAGES.get(backend, ()))
+    if prepared is not None and prepared.work is not None:
+        shutil.rmtree(prepared.work, ignore_errors=True)  # the output is complete
+    return written
 
 
 def _slug(spec: str) -> str:
@@ -235,6 +267,11 @@ def cache_fingerprint(modality: str, spec: str, checksum: str, options: EmbedOpt
         return fingerprint
     # A model's rows depend (slightly: padding, batched kernels) on the batch size.
     fingerprint["batch_size"] = options.batch_size
+    if is_ssl(spec):
+        fingerprint["ssl"] = options.ssl.as_dict()
+        weights = os.path.expanduser(spec[4:])
+        if os.path.isfile(weights):
+            fingerprint["weights_sha256"] = file_sha256(weights)
     if os.path.isdir(os.path.expanduser(spec.split(":", 1)[-1])):
         fingerprint["model_path"] = os.path.abspath(os.path.expanduser(spec.split(":", 1)[-1]))
     return fingerprint
