@@ -29,6 +29,8 @@ MISSING = "stamp missing: produced before stamps were recorded, rerun {command} 
 def script_argv(argv: Sequence[str] | None = None) -> list[str]:
     """``python benchmarks/<script>.py ARGS...`` of this process (``sys.argv`` by default)."""
     argv = list(sys.argv if argv is None else argv)
+    if argv and argv[0] == "python":  # already in this form (a script passed script_argv())
+        return argv
     script = Path(argv[0]).resolve()
     try:
         shown = str(script.relative_to(ROOT))
