@@ -281,6 +281,23 @@ def test_run_text_end_to_end_with_cache(tmp_path: Path, capsys: pytest.CaptureFi
     np.testing.assert_array_equal(np.load(out2 / "labels.npy"), found)
 
 
+def test_run_k_auto_writes_the_selection(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    minilm_path()
+    data, _ = trec_rows(tmp_path, 120)
+    out = tmp_path / "run"
+    run_cli(["run", "--input", data, "--k", "auto", "--k-range", "2-4", "--spaces", "tfidf",
+             "minilm", "--out", out, "--cache-dir", tmp_path / "cache", "--quiet",
+             "--tfidf-dim", "32", "--device", "cpu"], capsys)
+    config = json.loads((out / "config.json").read_text())
+    chosen = config["k_selection"]["k"]
+    assert config["k"] == chosen and 2 <= chosen <= 4
+    assert int(np.load(out / "labels.npy").max()) < chosen
+    rows = (out / "k_selection.csv").read_text().splitlines()
+    assert rows[0].startswith("k,stage,") and len(rows) >= 1 + 3  # header, k = 2, 3, 4
+    assert (out / "k_selection.png").is_file()
+
+
 def test_run_truth_column_and_seeds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data, labels = trec_rows(tmp_path, 120)
     out = tmp_path / "run"

@@ -245,13 +245,12 @@ def select_k(args: argparse.Namespace, inputs: FitInputs) -> KSelection:
     """``--k auto``: :func:`humelabel.runs.choose_k.choose_k` with the command's settings
     (short runs only; the full run at the chosen k is the command's usual fit)."""
 
-    def make(k: int, iterations: int | None) -> HUME:
+    def make(k: int, iterations: int | None, seed: int) -> HUME:
         hyper = dict(inputs.overrides)
         if iterations is not None:
             hyper["iterations"] = iterations
         return HUME(k, preset=args.preset, **hyper, normalize=args.normalize,
-                    phi2_scaling=args.phi2_scaling, random_state=args.seed,
-                    device=args.device)
+                    phi2_scaling=args.phi2_scaling, random_state=seed, device=args.device)
 
     def say(line: str) -> None:
         if not args.quiet:

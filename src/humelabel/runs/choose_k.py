@@ -1,47 +1,37 @@
 """Choose the number of classes k without labels: :func:`choose_k` (EXPERIMENTAL).
 
-Status: the criterion below is not yet good enough to trust. Measured on scratch grids (seed
-0, 40 outer steps per k): it picked 13 for the digits demo (true 10) and 3 for TREC (true 6,
-where it is flat over k); AG News, StackOverflow, Banking77 and biomedical are not measured
-yet (``benchmarks/k_selection.py`` writes the table). Pass k when you know it.
+MEASUREMENTS_PLACEHOLDER
 
-Coarse to fine. Every candidate k of a geometric grid over ``k_range`` gets one short HUME
-run (``coarse_iterations`` outer steps instead of the preset's); its hard labeling is scored
-by the label-free criterion of :func:`criterion`; the integers between the best grid point's
-neighbours get short runs too; the best k over all of them gets one full run (the preset's
-iterations), whose labeling is the result.
-
-The criterion (to be measured on all datasets by ``benchmarks/k_selection.py``)
-------------------------------------------------------------------------------
-The generalization score ``G`` (cross-validated accuracy of a linear classifier on phi2
-predicting the labeling, :class:`~humelabel.runs.ensemble.GeneralizationScorer`) rises as k
-falls: fewer classes are easier. Normalising it by chance for the cluster sizes (Cohen's kappa
-``(G - sum p^2) / (1 - sum p^2)``) does not fix that: on TREC (true k 6, 40-step runs, seed 0)
-kappa fell from 0.83 at k = 2 to 0.72 at k = 6 and 0.70 at k = 16, on the digits demo (true
-k 10) it was highest at k = 4. Two views of the same data are correlated, so even an
-arbitrary partition of phi1 is partly predictable from phi2, more so for small k. The
-criterion therefore compares ``G`` with the score ``G0`` of a null labeling with the same k:
-the argmax of a random Gaussian projection of phi1 (rows L2-normalised, centred), an
-arbitrary linear partition of phi1 into k parts. ``(G - G0) / (1 - G0)`` is the fraction of
-the null's error that the found labeling removes (scratch measurements: digits highest at
-k = 13, TREC at k = 3, with a different random null than this module draws).
+Coarse to fine, by seed stability
+---------------------------------
+Every candidate k of a geometric grid over ``k_range`` gets ``seeds`` short HUME runs
+(``coarse_iterations`` outer steps instead of the preset's, seeds ``random_state``,
+``random_state + 1``, ...); the criterion of k is the mean pairwise adjusted Rand index
+between their hard labelings (:func:`stability`): the labeling HUME finds at the right k is
+the one it finds again from another start, while a k that is too large splits real classes
+in arbitrary ways and one that is too small merges them in arbitrary ways. The integers
+between the best grid point's neighbours get short runs too (``fine`` of them); the best k
+over all of them gets one full run (the preset's iterations), whose labeling is the result.
 """
 
 from __future__ import annotations
 
+import csv
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..analysis.metrics import ari
 from ..estimator import HUME
-from .ensemble import GeneralizationScorer
 from .outputs import csv_text
 
-__all__ = ["KSelection", "choose_k", "criterion", "geometric_grid", "null_labeling",
-           "parse_k_range"]
+__all__ = ["KSelection", "best_k", "choose_k", "fine_candidates", "geometric_grid",
+           "parse_k_range", "read_table", "stability"]
 
 #: Default candidate range: ``fit --k auto`` searches 2..DEFAULT_K_MAX (capped at rows / 5).
 DEFAULT_K_RANGE = (2, 150)
@@ -49,11 +39,15 @@ DEFAULT_K_RANGE = (2, 150)
 GRID_RATIO = 1.3
 #: Outer steps of each coarse run (the fast preset's full run has 300).
 COARSE_ITERATIONS = 40
-#: Cross-validation folds of the criterion's generalization score.
-CRITERION_FOLDS = 5
+#: Short runs (seeds) per candidate k; the criterion compares their labelings.
+SEEDS = 2
+#: Candidates of the fine stage, between the best grid point's neighbours.
+FINE = 2
+#: Rows per class the largest candidate keeps at least (hi is capped at rows / this).
+MIN_ROWS_PER_CLASS = 5
 #: Columns of :meth:`KSelection.csv` (``k_selection.csv``).
-COLUMNS = ("k", "stage", "iterations", "classes_used", "generalization", "null_generalization",
-           "criterion", "seconds")
+COLUMNS = ("k", "stage", "iterations", "seeds", "classes_used", "stability",
+           "stability_min", "seconds")
 
 
 def parse_k_range(text: str) -> tuple[int, int]:
@@ -78,21 +72,19 @@ def geometric_grid(lo: int, hi: int, ratio: float = GRID_RATIO) -> list[int]:
     return [int(k) for k in grid]
 
 
-def null_labeling(phi1: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """(n,) int64 arbitrary linear partition of phi1 (n, d1) into k parts: argmax of
-    ``z @ R`` with z the L2-normalised, centred rows and R (d1, k) standard normal."""
-    x = np.asarray(phi1, dtype=np.float32)
-    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    x = x - x.mean(axis=0)
-    proj = np.random.default_rng(seed).standard_normal((x.shape[1], k)).astype(np.float32)
-    return np.argmax(x @ proj, axis=1).astype(np.int64)
+def stability(labelings: Sequence[np.ndarray]) -> tuple[float, float]:
+    """(mean, min) adjusted Rand index over all pairs of the labelings (each (n,) ints);
+    (1.0, 1.0) for a single labeling."""
+    pairs = [ari(a, b) for a, b in itertools.combinations(labelings, 2)]
+    if not pairs:
+        return 1.0, 1.0
+    return float(np.mean(pairs)), float(np.min(pairs))
 
 
-def criterion(generalization: float, null_generalization: float) -> float:
-    """``(G - G0) / (1 - G0)``: the share of the null labeling's error the labeling removes."""
-    if null_generalization >= 1.0:
-        return 0.0
-    return (generalization - null_generalization) / (1.0 - null_generalization)
+def read_table(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a ``k_selection.csv`` (:meth:`KSelection.csv`), values as written (str)."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
 
 
 @dataclass
@@ -103,7 +95,8 @@ class KSelection:
         k_: the chosen number of classes.
         labels_: (n,) int64 labeling of the full run at ``k_``.
         estimator_: the fitted :class:`HUME` of that run.
-        table: one dict per scored run (columns :data:`COLUMNS`), in the order they ran.
+        table: one dict per scored candidate (columns :data:`COLUMNS`), in the order they
+            ran; the full run's row has stage ``"full"`` and no stability.
         k_range: the (lo, hi) searched (hi capped at rows / 5).
         seconds: wall time of the whole selection.
     """
@@ -120,10 +113,11 @@ class KSelection:
         return csv_text(self.table, COLUMNS)
 
     def record(self) -> dict[str, Any]:
-        """JSON-ready summary: chosen k, range, rule, seconds."""
-        return {"k": int(self.k_), "k_range": list(self.k_range), "criterion":
-                "(G - G0) / (1 - G0), G0 of a random linear partition of phi1",
-                "seconds": round(self.seconds, 3)}
+        """JSON-ready summary: chosen k, range, rule, seconds, short and full runs."""
+        short = sum(int(r["seeds"]) for r in self.table if r["stage"] != "full")
+        return {"k": int(self.k_), "k_range": list(self.k_range),
+                "criterion": "seed stability: mean pairwise ARI of short runs",
+                "short_runs": short, "seconds": round(self.seconds, 3)}
 
 
 def choose_k(
@@ -133,9 +127,10 @@ def choose_k(
     *,
     coarse_iterations: int = COARSE_ITERATIONS,
     grid_ratio: float = GRID_RATIO,
-    n_folds: int = CRITERION_FOLDS,
+    seeds: int = SEEDS,
+    fine: int = FINE,
     random_state: int = 0,
-    make_estimator: Callable[[int, int | None], HUME] | None = None,
+    make_estimator: Callable[[int, int | None, int], HUME] | None = None,
     fit_final: bool = True,
     progress: Callable[[str], None] | None = None,
     **hume_params: Any,
@@ -144,80 +139,94 @@ def choose_k(
 
     Args:
         k_range: (lo, hi) candidates; hi is capped at ``n // 5`` (at least lo).
-        coarse_iterations: outer steps of each candidate's short run.
+        coarse_iterations: outer steps of each candidate's short runs.
         grid_ratio: ratio between neighbouring coarse candidates.
-        n_folds: folds of the generalization score used by the criterion.
-        random_state: int seed of every run.
-        make_estimator: ``(k, iterations or None) -> HUME`` (None: the preset's iterations);
-            default ``HUME(k, random_state=random_state, **hume_params)``.
+        seeds: short runs per candidate (>= 2), seeds ``random_state + j``.
+        fine: candidates of the fine stage (:func:`fine_candidates`; 0: none).
+        random_state: int seed of the first short run of every k and of the full run.
+        make_estimator: ``(k, iterations or None, seed) -> HUME`` (None: the preset's
+            iterations); default ``HUME(k, random_state=seed, **hume_params)``.
         fit_final: end with the full run at the chosen k (``False``: ``labels_`` and
-            ``estimator_`` are those of the chosen k's short run, e.g. for a caller that
-            runs the full fit itself).
-        progress: called with one line per finished run.
+            ``estimator_`` are those of the chosen k's first short run, e.g. for a caller
+            that runs the full fit itself).
+        progress: called with one line per scored candidate.
         hume_params: passed to :class:`HUME` by the default ``make_estimator``.
 
     Returns:
-        :class:`KSelection` with ``k_``, the per-run table and the full run's labeling.
+        :class:`KSelection` with ``k_``, the per-candidate table and the labeling.
     """
     start = time.perf_counter()
-    x1 = np.asarray(phi1)
+    n = np.asarray(phi1).shape[0] if not hasattr(phi1, "shape") else int(phi1.shape[0])
     lo, hi = int(k_range[0]), int(k_range[1])
-    hi = max(lo, min(hi, x1.shape[0] // 5))
     if lo < 2:
         raise ValueError(f"k_range must start at 2 or more, got {lo}")
+    if int(seeds) < 2:
+        raise ValueError(f"seeds must be at least 2 (the criterion compares runs), got {seeds}")
+    hi = max(lo, min(hi, n // MIN_ROWS_PER_CLASS))
 
-    def default_make(k: int, iterations: int | None) -> HUME:
+    def default_make(k: int, iterations: int | None, seed: int) -> HUME:
         params = dict(hume_params)
         if iterations is not None:
             params["iterations"] = iterations
-        return HUME(k, random_state=random_state, **params)
+        return HUME(k, random_state=seed, **params)
 
     make = make_estimator or default_make
-    scorer = GeneralizationScorer(n_folds, random_state=random_state).fit(phi2)
     table: list[dict[str, Any]] = []
+    first: dict[int, HUME] = {}
 
-    def run(k: int, stage: str, iterations: int | None) -> tuple[HUME, dict[str, Any]]:
+    def candidate(k: int, stage: str) -> None:
         t0 = time.perf_counter()
-        est = make(k, iterations).fit(phi1, phi2)
-        labels = est.labels_
-        g = scorer.score(labels)
-        g0 = scorer.score(null_labeling(x1, k, random_state + k))
-        value = criterion(g, g0)
-        row = {"k": k, "stage": stage, "iterations": int(est.params_["iterations"]),
-               "classes_used": int(np.unique(labels).size), "generalization": round(g, 6),
-               "null_generalization": round(g0, 6), "criterion": round(value, 6),
-               "seconds": round(time.perf_counter() - t0, 3)}
-        table.append(row)
+        runs = [make(k, coarse_iterations, random_state + j).fit(phi1, phi2)
+                for j in range(int(seeds))]
+        labelings = [np.asarray(r.labels_) for r in runs]
+        mean, low = stability(labelings)
+        first[k] = runs[0]
+        table.append({"k": k, "stage": stage, "iterations": int(runs[0].params_["iterations"]),
+                      "seeds": len(runs),
+                      "classes_used": round(float(np.mean([np.unique(y).size
+                                                           for y in labelings])), 2),
+                      "stability": round(mean, 6), "stability_min": round(low, 6),
+                      "seconds": round(time.perf_counter() - t0, 3)})
         if progress is not None:
-            progress(f"k {k:4d} ({stage}): criterion {value:.4f}  generalization {g:.4f}")
-        return est, row
+            progress(f"k {k:4d} ({stage}): stability {mean:.4f} (min {low:.4f})")
 
-    short: dict[int, HUME] = {}
-    for k in geometric_grid(lo, hi, grid_ratio):
-        short[k] = run(k, "coarse", coarse_iterations)[0]
-    best = _best(table)
-    grid = [r["k"] for r in table]
-    i = grid.index(best)
-    left, right = grid[max(0, i - 1)], grid[min(len(grid) - 1, i + 1)]
-    for k in _between(left, right, best):
-        short[k] = run(k, "fine", coarse_iterations)[0]
-    k_best = _best(table)
-    est = run(k_best, "full", None)[0] if fit_final else short[k_best]
+    grid = geometric_grid(lo, hi, grid_ratio)
+    for k in grid:
+        candidate(k, "coarse")
+    best = best_k(table)
+    for k in fine_candidates(grid, best, int(fine)):
+        candidate(k, "fine")
+    k_best = best_k(table)
+    est = first[k_best]
+    if fit_final:
+        t0 = time.perf_counter()
+        est = make(k_best, None, random_state).fit(phi1, phi2)
+        table.append({"k": k_best, "stage": "full",
+                      "iterations": int(est.params_["iterations"]), "seeds": 1,
+                      "classes_used": int(np.unique(est.labels_).size), "stability": "",
+                      "stability_min": "", "seconds": round(time.perf_counter() - t0, 3)})
     return KSelection(k_=k_best, labels_=np.asarray(est.labels_, dtype=np.int64),
                       estimator_=est, table=table, k_range=(lo, hi),
                       seconds=time.perf_counter() - start)
 
 
-def _best(table: Sequence[dict[str, Any]]) -> int:
-    """k of the highest criterion, the larger k on ties (separated classes: every merge of
-    them is predicted perfectly too, the finest such labeling is the answer)."""
-    return int(max(table, key=lambda r: (r["criterion"], r["k"]))["k"])
+def best_k(table: Sequence[dict[str, Any]]) -> int:
+    """k of the highest stability among the scored rows, the larger k on ties."""
+    scored = [r for r in table if r["stage"] != "full"]
+    return int(max(scored, key=lambda r: (r["stability"], r["k"]))["k"])
 
 
-def _between(left: int, right: int, best: int, most: int = 4) -> list[int]:
-    """Up to ``most`` ints strictly between left and right, except best, spread evenly."""
-    inside = [k for k in range(left + 1, right) if k != best]
-    if len(inside) <= most:
-        return inside
-    picks = np.unique(np.round(np.linspace(0, len(inside) - 1, most)).astype(int))
-    return [inside[j] for j in picks]
+def fine_candidates(grid: Sequence[int], best: int, most: int = FINE) -> list[int]:
+    """Up to ``most`` ints not on ``grid``: the geometric midpoints between ``best`` and its
+    grid neighbours (below first), then the other ints between the neighbours, nearest to
+    ``best`` (in ratio) first."""
+    i = list(grid).index(best)
+    left, right = grid[max(0, i - 1)], grid[min(len(grid) - 1, i + 1)]
+    inside = [k for k in range(left + 1, right) if k not in grid]
+    picks = [int(round(np.sqrt(best * side))) for side in (left, right) if side != best]
+    picks += sorted(inside, key=lambda k: abs(np.log(k / best)))
+    out: list[int] = []
+    for k in picks:
+        if k in inside and k not in out and len(out) < most:
+            out.append(k)
+    return out
