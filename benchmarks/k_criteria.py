@@ -26,12 +26,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from k_sweep import SWEEP, load  # noqa: E402
 
 from humelabel.analysis.metrics import cluster_accuracy  # noqa: E402
-from humelabel.runs.choose_k import null_labeling  # noqa: E402
 from humelabel.runs.ensemble import GeneralizationScorer  # noqa: E402
 
 
+def null_labeling(phi1: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """(n,) arbitrary linear partition of phi1 (n, d1) into k parts: argmax of ``z @ R``,
+    z the L2-normalised, centred rows, R (d1, k) standard normal (the null of G0)."""
+    x = np.asarray(phi1, dtype=np.float32)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    x = x - x.mean(axis=0)
+    proj = np.random.default_rng(seed).standard_normal((x.shape[1], k)).astype(np.float32)
+    return np.argmax(x @ proj, axis=1).astype(np.int64)
+
+
 def cached(name: str, iterations: int) -> dict[int, dict[int, dict]]:
-    """{k: {seed: npz fields}} of every cached run."""
+    """{k: {seed: npz fields}} of every cached run (``name`` ending in -swap: the runs with
+    the views exchanged)."""
     runs: dict[int, dict[int, dict]] = {}
     for f in SWEEP.glob(f"{name}-{iterations}-k*-s*.npz"):
         k, seed = (int(p[1:]) for p in f.stem.split("-")[-2:])
@@ -46,12 +56,15 @@ def analyse(name: str, iterations: int, with_g: bool) -> list[dict]:
     old = {r["k"]: r for r in json.loads(out_path.read_text())} if out_path.exists() else {}
     scorer = GeneralizationScorer(5, random_state=0).fit(phi2) if with_g else None
     rows = []
+    swapped = cached(f"{name}-swap", iterations)
     for k, seeds in cached(name, iterations).items():
         labs = {s: v["labels"].astype(np.int64) for s, v in seeds.items()}
         aris = [adjusted_rand_score(labs[a], labs[b]) for a, b in itertools.combinations(labs, 2)]
         row = {"k": k, "seeds": len(labs),
                "stability": float(np.mean(aris)) if aris else float("nan"),
                "stability_min": float(np.min(aris)) if aris else float("nan"),
+               "stability01": (adjusted_rand_score(labs[0], labs[1])
+                               if 0 in labs and 1 in labs else float("nan")),
                "loss": float(np.mean([v["loss"] for v in seeds.values()])),
                "gen": float(np.mean([v["generalization"] for v in seeds.values()])),
                "used": float(np.mean([np.unique(v).size for v in labs.values()])),
@@ -59,6 +72,11 @@ def analyse(name: str, iterations: int, with_g: bool) -> list[dict]:
                "acc": float(np.mean([cluster_accuracy(y, v) for v in labs.values()])),
                "ari_true": float(np.mean([adjusted_rand_score(y, v) for v in labs.values()]))}
         first = labs[min(labs)]
+        if k in swapped:  # cross-view: phi1's labeling vs phi2's, and seed 1 vs swap seed 0
+            other = swapped[k][min(swapped[k])]["labels"].astype(np.int64)
+            row["cross"] = float(adjusted_rand_score(first, other))
+            if 1 in labs:
+                row["cross1"] = float(adjusted_rand_score(labs[1], other))
         if k in old and "G" in old[k]:
             row["G"], row["G0"] = old[k]["G"], old[k]["G0"]
         elif scorer is not None:

@@ -3,8 +3,9 @@
 For each dataset, k on the geometric grid of ``humelabel.runs.choose_k`` over ``--k-range``
 (capped at rows / 5) and each seed, one short run (``--iterations`` outer steps of the fast
 preset); the hard labeling, the last objective records and the seconds are cached as
-``benchmarks/work/ksweep/<dataset>-<iterations>-k<k>-s<seed>.npz``, so criteria can be
-compared offline (``benchmarks/k_criteria.py``) without refitting.
+``benchmarks/work/ksweep/<dataset>-<iterations>-k<k>-s<seed>.npz`` (``--swap``: the views
+exchanged, ``<dataset>-swap-...``), so criteria can be compared offline
+(``benchmarks/k_criteria.py``) without refitting.
 
 Usage::
 
@@ -42,17 +43,21 @@ def load(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return load_space(name, phi1), load_space(name, phi2), truth(name)
 
 
-def path(name: str, iterations: int, k: int, seed: int) -> Path:
-    return SWEEP / f"{name}-{iterations}-k{k}-s{seed}.npz"
+def path(name: str, iterations: int, k: int, seed: int, swap: bool = False) -> Path:
+    """Cache file of one run (``swap``: phi2 labelled, phi1 the second view)."""
+    return SWEEP / f"{name}{'-swap' if swap else ''}-{iterations}-k{k}-s{seed}.npz"
 
 
-def sweep(name: str, seeds: list[int], iterations: int, k_range: tuple[int, int]) -> None:
+def sweep(name: str, seeds: list[int], iterations: int, k_range: tuple[int, int],
+          swap: bool = False) -> None:
     phi1, phi2, _ = load(name)
+    if swap:
+        phi1, phi2 = phi2, phi1
     hi = max(k_range[0], min(k_range[1], phi1.shape[0] // 5))
     SWEEP.mkdir(parents=True, exist_ok=True)
     for k in geometric_grid(k_range[0], hi):
         for seed in seeds:
-            out = path(name, iterations, k, seed)
+            out = path(name, iterations, k, seed, swap)
             if out.exists():
                 continue
             t0 = time.perf_counter()
@@ -72,10 +77,12 @@ def main() -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--iterations", type=int, default=40)
     parser.add_argument("--k-range", default="2-150")
+    parser.add_argument("--swap", action="store_true",
+                        help="label phi2 with phi1 as the second view (cross-view criteria)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     for name in args.datasets:
-        sweep(name, args.seeds, args.iterations, parse_k_range(args.k_range))
+        sweep(name, args.seeds, args.iterations, parse_k_range(args.k_range), args.swap)
     return 0
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from humelabel import HUME, Spaces
 from humelabel.cli import main
 from humelabel.runs.choose_k import (
     best_k,
@@ -70,6 +71,31 @@ def test_fine_candidates_are_midpoints_off_the_grid() -> None:
     assert extra[:2] == [17, 22] and len(extra) == 4
     assert not set(extra) & set(grid) and all(15 < k < 25 for k in extra)
     assert fine_candidates(grid, 20, 0) == []
+
+
+def test_cross_view_runs_exchange_the_views() -> None:
+    phi1, phi2, _ = blobs(n=120)
+    calls: list[tuple[int, int, int, int]] = []
+
+    class Recording(HUME):
+        def fit(self, a, b, *rest):  # type: ignore[no-untyped-def]
+            calls.append((self.n_classes, self.random_state, a.shape[1],
+                          b.shape[1] if hasattr(b, "shape") else -1))
+            return super().fit(a, b, *rest)
+
+    def make(k: int, iterations: int | None, seed: int) -> HUME:
+        return Recording(k, random_state=seed, **{**FAST, "iterations": iterations or 20})
+
+    result = choose_k(phi1, phi2, (2, 3), seeds=3, fine=0, random_state=5,
+                      make_estimator=make)
+    # per k: phi1 seed 5, the views exchanged seed 5, phi1 seed 6; then the full run
+    assert calls[:3] == [(2, 5, 16, 24), (2, 5, 24, 16), (2, 6, 16, 24)]
+    assert calls[-1] == (result.k_, 5, 16, 24) and len(calls) == 7
+    assert result.estimator_.coef_.shape[1] == 16  # the result labels phi1
+    calls.clear()
+    choose_k(phi1, Spaces(phi2, phi2[:, :8]), (2, 3), fine=0, fit_final=False,
+             make_estimator=make)
+    assert [c[2] for c in calls] == [16] * 4  # several phi2 spaces: no exchange
 
 
 def test_ties_go_to_the_larger_k_and_seeds_are_checked() -> None:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..analysis.metrics import ari
-from ..estimator import HUME
+from ..estimator import HUME, Spaces
 from .outputs import csv_text
 
 __all__ = ["KSelection", "best_k", "choose_k", "fine_candidates", "geometric_grid",
@@ -128,6 +128,7 @@ def choose_k(
     coarse_iterations: int = COARSE_ITERATIONS,
     grid_ratio: float = GRID_RATIO,
     seeds: int = SEEDS,
+    cross_view: bool = True,
     fine: int = FINE,
     random_state: int = 0,
     make_estimator: Callable[[int, int | None, int], HUME] | None = None,
@@ -141,7 +142,11 @@ def choose_k(
         k_range: (lo, hi) candidates; hi is capped at ``n // 5`` (at least lo).
         coarse_iterations: outer steps of each candidate's short runs.
         grid_ratio: ratio between neighbouring coarse candidates.
-        seeds: short runs per candidate (>= 2), seeds ``random_state + j``.
+        seeds: short runs per candidate (>= 2), j = 0, 1, ...: seed ``random_state + j``,
+            or with ``cross_view`` seed ``random_state + j // 2``.
+        cross_view: runs with odd j label phi2 with phi1 as the second view (the roles
+            exchanged), so the criterion asks for a labeling both views agree on; ignored
+            (every run labels phi1) when phi2 is a :class:`~humelabel.Spaces`.
         fine: candidates of the fine stage (:func:`fine_candidates`; 0: none).
         random_state: int seed of the first short run of every k and of the full run.
         make_estimator: ``(k, iterations or None, seed) -> HUME`` (None: the preset's
@@ -174,9 +179,12 @@ def choose_k(
     table: list[dict[str, Any]] = []
     first: dict[int, HUME] = {}
 
+    swap = bool(cross_view) and not isinstance(phi2, Spaces)
+
     def candidate(k: int, stage: str) -> None:
         t0 = time.perf_counter()
-        runs = [make(k, coarse_iterations, random_state + j).fit(phi1, phi2)
+        runs = [make(k, coarse_iterations, random_state + (j // 2 if swap else j)).fit(
+                    *((phi2, phi1) if swap and j % 2 else (phi1, phi2)))
                 for j in range(int(seeds))]
         labelings = [np.asarray(r.labels_) for r in runs]
         mean, low = stability(labelings)
