@@ -168,7 +168,7 @@ def plot_k_selection(table: Sequence[Mapping[str, Any]], k: int,
     ax.axvline(k, color="tab:red", linestyle="--", linewidth=1.0, label=f"chosen k = {k}")
     ax.set_xscale("log")
     ax.set_xlabel("k (number of classes)")
-    ax.set_ylabel("seed stability (mean pairwise ARI)")
+    ax.set_ylabel("stability (ARI between short runs)")
     ax.set_title(title or "choosing k without labels", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

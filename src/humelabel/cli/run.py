@@ -61,7 +61,7 @@ def add_commands(sub: Any) -> None:
                      help="texts (.txt/.csv/.jsonl) or images (folder or list of files)")
     run.add_argument("-k", "--k", required=True, type=k_value, metavar="K",
                      help="number of classes to find, or 'auto' (EXPERIMENTAL): choose it "
-                     "without labels by seed stability over --k-range (humelabel.runs."
+                     "without labels by cross-view stability over --k-range (humelabel.runs."
                      "choose_k; writes k_selection.csv and k_selection.png)")
     run.add_argument("--k-range", type=k_range_value, metavar="LO-HI",
                      default=DEFAULT_K_RANGE, help="candidates of --k auto (default: "
