@@ -15,6 +15,7 @@ from humelabel.analysis.plots import (
     plot_confusion,
     plot_correlation,
     plot_history,
+    plot_k_selection,
 )
 
 
@@ -47,6 +48,18 @@ def test_cluster_sizes_plot_many_clusters(tmp_path: Path) -> None:
     labels = np.random.default_rng(0).integers(0, 77, 5000)
     plot_cluster_sizes(labels, 80, tmp_path / "s.png")
     check_png(tmp_path / "s.png")
+
+
+def test_k_selection_plot_from_rows_or_csv_strings(tmp_path: Path) -> None:
+    rows = [{"k": k, "stage": "coarse", "stability": 1 / (1 + abs(k - 6))}
+            for k in (2, 3, 4, 6, 7, 9, 12)]
+    rows += [{"k": 5, "stage": "fine", "stability": 0.4}, {"k": 6, "stage": "full",
+                                                           "stability": ""}]
+    plot_k_selection(rows, 6, tmp_path / "k.png")
+    check_png(tmp_path / "k.png")
+    as_read = [{key: str(value) for key, value in r.items()} for r in rows]  # read_table
+    plot_k_selection(as_read, 6, tmp_path / "k2.png", title="from k_selection.csv")
+    check_png(tmp_path / "k2.png")
 
 
 def test_confusion_plot_has_more_blue_on_the_diagonal(tmp_path: Path) -> None:

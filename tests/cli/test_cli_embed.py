@@ -244,11 +244,13 @@ def test_run_text_end_to_end_with_cache(tmp_path: Path, capsys: pytest.CaptureFi
             "--truth", labels, "--class-names", names, "--cache-dir", cache, "--device", "cpu",
             "--tfidf-dim", "64", "--top", "5"]
     stdout, stderr = run_cli(argv, capsys)
+    # Texts are refined by default: refined.npy, and the metrics and report are about it.
     assert sorted(p.name for p in out.iterdir()) == [
         "agreement.npy", "alignment.json", "clusters.json", "config.json", "labels.npy",
-        "manifest.json", "metrics.json", "report.html", "report.md", "runs", "runs.csv"]
+        "manifest.json", "metrics.json", "refined.npy", "report.html", "report.md", "runs",
+        "runs.csv"]
     assert sorted(p.name for p in (out / "runs").iterdir()) == ["0"]
-    found = np.load(out / "labels.npy")
+    found = np.load(out / "refined.npy")
     assert found.shape == (300,) and found.dtype == np.int64
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["acc"] == pytest.approx(evaluate(np.load(labels), found)["acc"])
@@ -280,7 +282,31 @@ def test_run_text_end_to_end_with_cache(tmp_path: Path, capsys: pytest.CaptureFi
     assert stderr.count("from cache") == 2
     config2 = json.loads((out2 / "config.json").read_text())
     assert [s["cached"] for s in config2["spaces"]] == [True, True]
-    np.testing.assert_array_equal(np.load(out2 / "labels.npy"), found)
+    np.testing.assert_array_equal(np.load(out2 / "refined.npy"), found)
+
+    # --no-refine: the combination is the result; no refined.npy.
+    out3 = tmp_path / "run3"
+    run_cli([out3 if a == out else a for a in argv] + ["--no-refine", "--quiet"], capsys)
+    assert not (out3 / "refined.npy").exists()
+    assert json.loads((out3 / "config.json").read_text())["refined"] is False
+    np.testing.assert_array_equal(np.load(out3 / "labels.npy"), np.load(out / "labels.npy"))
+
+
+def test_run_k_auto_writes_the_selection(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    minilm_path()
+    data, _ = trec_rows(tmp_path, 120)
+    out = tmp_path / "run"
+    run_cli(["run", "--input", data, "--k", "auto", "--k-range", "2-4", "--spaces", "tfidf",
+             "minilm", "--out", out, "--cache-dir", tmp_path / "cache", "--quiet",
+             "--tfidf-dim", "32", "--device", "cpu"], capsys)
+    config = json.loads((out / "config.json").read_text())
+    chosen = config["k_selection"]["k"]
+    assert config["k"] == chosen and 2 <= chosen <= 4
+    assert int(np.load(out / "labels.npy").max()) < chosen
+    rows = (out / "k_selection.csv").read_text().splitlines()
+    assert rows[0].startswith("k,stage,") and len(rows) >= 1 + 3  # header, k = 2, 3, 4
+    assert (out / "k_selection.png").is_file()
 
 
 def test_run_truth_column_and_seeds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -153,21 +153,23 @@ def plot_correlation(records: Sequence[Mapping[str, Any]], path: str | PathLike[
 
 
 def plot_k_selection(table: Sequence[Mapping[str, Any]], k: int,
-                     path: str | PathLike[str]) -> None:
-    """Criterion against k for the runs of a k selection (rows with ``k``, ``stage``,
-    ``criterion``; ``stage`` "full" is left out), the chosen ``k`` marked."""
+                     path: str | PathLike[str], title: str = "") -> None:
+    """The criterion against k for the candidates of a k selection (rows with ``k``,
+    ``stage`` and ``stability``, as in ``k_selection.csv``; stage "full" is left out), the
+    chosen ``k`` marked; k on a log axis."""
     fig = Figure(figsize=(6.4, 3.6))
     ax = fig.subplots()
     for stage, marker in (("coarse", "o"), ("fine", "s")):
-        rows = sorted((r for r in table if r["stage"] == stage), key=lambda r: r["k"])
+        rows = sorted((r for r in table if r["stage"] == stage), key=lambda r: float(r["k"]))
         if rows:
-            ax.plot([r["k"] for r in rows], [r["criterion"] for r in rows], marker=marker,
-                    linewidth=1.0 if stage == "coarse" else 0.0, markersize=4, label=stage)
+            ax.plot([float(r["k"]) for r in rows], [float(r["stability"]) for r in rows],
+                    marker=marker, linewidth=1.0 if stage == "coarse" else 0.0,
+                    markersize=4, label=stage)
     ax.axvline(k, color="tab:red", linestyle="--", linewidth=1.0, label=f"chosen k = {k}")
     ax.set_xscale("log")
     ax.set_xlabel("k (number of classes)")
-    ax.set_ylabel("criterion (higher is better)")
-    ax.set_title("choosing k without labels", fontsize=10)
+    ax.set_ylabel("stability (ARI between short runs)")
+    ax.set_title(title or "choosing k without labels", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     _save(fig, path)

@@ -7,7 +7,8 @@ the rest of the CLI: everything is validated before any work, bad input prints o
 ``analyze correlation`` writes correlation.json (Pearson and Spearman correlation of objective
 and distance, overall and per way of perturbing, with settings and inputs), correlation.csv
 (one row per labeling) and correlation.png (the scatter plot). ``plot`` writes history.png,
-cluster_sizes.png and, with true labels, confusion.png. ``baseline`` writes labels.npy,
+cluster_sizes.png, k_selection.png for a ``--k auto`` run and, with true labels,
+confusion.png. ``baseline`` writes labels.npy,
 config.json and, with true labels, metrics.json.
 """
 
@@ -28,7 +29,13 @@ from tqdm.auto import tqdm
 from ..analysis.baselines import kmeans_labels, linear_probe_labels
 from ..analysis.correlation import DEFAULT_FRACTIONS, correlation_analysis
 from ..analysis.metrics import evaluate
-from ..analysis.plots import plot_cluster_sizes, plot_confusion, plot_correlation, plot_history
+from ..analysis.plots import (
+    plot_cluster_sizes,
+    plot_confusion,
+    plot_correlation,
+    plot_history,
+    plot_k_selection,
+)
 from ..core.presets import PRESETS
 from ..estimator import HUME, PHI2_SCALINGS
 from ..io import (
@@ -45,6 +52,7 @@ from ..io import (
     write_text_atomic,
 )
 from ..io.rundir import file_record, provenance, read_histories, read_json
+from ..runs.choose_k import read_table
 from .common import (
     EXIT_OK,
     CliError,
@@ -113,10 +121,11 @@ def add_commands(sub: Any) -> None:
         "plot",
         parents=[output_parent(help_text="output directory (default: RUN_DIR/plots)",
                                required=False)],
-        help="plots of a finished run: objective per step, cluster sizes, confusion",
+        help="plots of a finished run: objective per step, cluster sizes, k curve, confusion",
         description="Read a run directory (humelabel fit, fit --seeds, ensemble or run) and "
         "write history.png (objective, generalization loss and entropy per step, from "
-        "history.jsonl), cluster_sizes.png and, with true labels, confusion.png.")
+        "history.jsonl), cluster_sizes.png, k_selection.png (the criterion against k, for a "
+        "--k auto run) and, with true labels, confusion.png.")
     plot.add_argument("run_dir", metavar="RUN_DIR", help="output directory of a run")
     plot.add_argument("--truth", metavar="FILE",
                       help="true labels (default: the --truth the run was given, if any)")
@@ -305,6 +314,10 @@ def _cmd_plot(args: argparse.Namespace, argv: Sequence[str]) -> int:
             written.append("history.png")
         plot_cluster_sizes(labels, k, tmp / "cluster_sizes.png")
         written.append("cluster_sizes.png")
+        if (run_dir / "k_selection.csv").is_file():  # a --k auto run: the criterion per k
+            plot_k_selection(read_table(run_dir / "k_selection.csv"), k,
+                             tmp / "k_selection.png", title=run_dir.name)
+            written.append("k_selection.png")
         if truth is not None:
             plot_confusion(truth, labels, tmp / "confusion.png", class_names=names,
                            title=run_dir.name)

@@ -119,9 +119,10 @@ def add_commands(sub: Any) -> argparse.ArgumentParser:
                       help="true labels of the evaluated rows (.npy/.npz/.safetensors/.txt/"
                       ".csv); writes metrics.json")
     fit.add_argument("-k", "--k", required=True, type=k_value, metavar="K",
-                     help="number of classes to find, or 'auto' (EXPERIMENTAL, not yet "
-                     "reliable: it picked 3 for TREC's 6 classes): choose it without labels "
-                     "(short runs over --k-range, then one full run at the best; writes "
+                     help="number of classes to find, or 'auto' (EXPERIMENTAL; measured in "
+                     "docs/results/k_selection.md): choose it without labels by cross-view "
+                     "stability (two short runs per candidate of --k-range, one with the "
+                     "views exchanged, then one full run at the best; writes "
                      "k_selection.csv and k_selection.png)")
     fit.add_argument("--k-range", type=k_range_value, metavar="LO-HI",
                      default=DEFAULT_K_RANGE, help="candidates of --k auto (default: "
@@ -257,13 +258,12 @@ def select_k(args: argparse.Namespace, inputs: FitInputs) -> KSelection:
     """``--k auto``: :func:`humelabel.runs.choose_k.choose_k` with the command's settings
     (short runs only; the full run at the chosen k is the command's usual fit)."""
 
-    def make(k: int, iterations: int | None) -> HUME:
+    def make(k: int, iterations: int | None, seed: int) -> HUME:
         hyper = dict(inputs.overrides)
         if iterations is not None:
             hyper["iterations"] = iterations
         return HUME(k, preset=args.preset, **hyper, normalize=args.normalize,
-                    phi2_scaling=args.phi2_scaling, random_state=args.seed,
-                    device=args.device)
+                    phi2_scaling=args.phi2_scaling, random_state=seed, device=args.device)
 
     def say(line: str) -> None:
         if not args.quiet:

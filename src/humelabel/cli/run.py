@@ -27,6 +27,7 @@ from ..io import (
     write_json_atomic,
 )
 from ..io.rundir import file_record, provenance
+from ..runs.choose_k import DEFAULT_K_RANGE
 from ..runs.outputs import is_multi_seed_dir
 from .common import (
     EXIT_OK,
@@ -40,7 +41,7 @@ from .common import (
     seed_list,
 )
 from .embed import DEFAULT_CACHE, add_common, add_ssl, add_tfidf, embed_options
-from .fit import check_k, check_truth
+from .fit import check_k, check_truth, k_range_value, k_value
 
 __all__ = ["add_commands"]
 
@@ -65,8 +66,13 @@ def add_commands(sub: Any) -> None:
     )
     run.add_argument("--input", required=True, metavar="F_OR_DIR",
                      help="texts (.txt/.csv/.jsonl) or images (folder or list of files)")
-    run.add_argument("-k", "--k", required=True, type=int, metavar="K",
-                     help="number of classes to find")
+    run.add_argument("-k", "--k", required=True, type=k_value, metavar="K",
+                     help="number of classes to find, or 'auto' (EXPERIMENTAL): choose it "
+                     "without labels by cross-view stability over --k-range (humelabel.runs."
+                     "choose_k; writes k_selection.csv and k_selection.png)")
+    run.add_argument("--k-range", type=k_range_value, metavar="LO-HI",
+                     default=DEFAULT_K_RANGE, help="candidates of --k auto (default: "
+                     f"{DEFAULT_K_RANGE[0]}-{DEFAULT_K_RANGE[1]}, capped at rows / 5)")
     run.add_argument("--spaces", nargs=2, metavar=("PHI1", "PHI2"),
                      help="the two models: PHI1 is the space to label, PHI2 the second view "
                      f"(texts: default {' '.join(DEFAULT_TEXT_SPACES)}, a neural encoder and "
@@ -85,11 +91,14 @@ def add_commands(sub: Any) -> None:
                      help="seeds to run and combine, e.g. 0-9 or 0,3,5-7 (instead of --seed); "
                      "each seed's run is kept in DIR/runs/<seed>/ and reused when run again")
     add_backend_options(run)
-    run.add_argument("--refine", action="store_true",
-                     help="also relabel the combination by cross-fitted logistic regression on "
-                     "both spaces (humelabel.runs.refine; with minilm tfidf: -0.2 to +1.6 ACC "
-                     "on the five shared text sets, docs/results/refine_benchmark_run.md); "
-                     "writes refined.npy and reports on it, labels.npy stays the combination")
+    run.add_argument("--refine", action=argparse.BooleanOptionalAction, default=None,
+                     help="relabel the combination by cross-fitted logistic regression on "
+                     "both spaces (humelabel.runs.refine) and report on that, writing "
+                     "refined.npy (labels.npy stays the combination, which predict --model "
+                     "reproduces). Default: on for texts (minilm / tfidf, 5 seeds per "
+                     "dataset: median single-run ACC +1.0 / +0.2 / -0.1 / +1.6 / +0.8 and NMI up "
+                     "on all five shared text sets, docs/results/report_run.md), off for "
+                     "images (not measured)")
     run.add_argument("--top", type=positive_int, default=10, metavar="N",
                      help="typical members shown per cluster (default: %(default)s)")
     run.add_argument("--cache-dir", metavar="DIR",
@@ -105,11 +114,12 @@ def add_commands(sub: Any) -> None:
 RUN_PRESET = "fast"
 
 
-RUN_REPORT_FILES = ("clusters.json", "report.md", "report.html", "metrics.json", "refined.npy")
+RUN_REPORT_FILES = ("clusters.json", "report.md", "report.html", "metrics.json", "refined.npy",
+                    "k_selection.csv", "k_selection.png")
 
 
 def _validate_run(args: argparse.Namespace) -> None:
-    if args.k < 2:
+    if args.k != "auto" and args.k < 2:
         raise InputError(f"--k {args.k}", "must be at least 2")
     if args.spaces is not None and args.spaces[0] == args.spaces[1]:
         raise InputError(f"--spaces {' '.join(args.spaces)}",
@@ -167,7 +177,11 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     modality, inputs = _read_run_input(args)
     items = inputs.texts if modality == "text" else inputs.names
     n = len(items)
-    check_k(args.k, n, args.input)
+    if args.k != "auto":
+        check_k(args.k, n, args.input)
+    elif args.k_range[0] > max(2, n // 5):
+        raise InputError(f"--k-range {args.k_range[0]}-{args.k_range[1]}",
+                         f"starts above rows / 5 = {max(2, n // 5)} for the {n} rows")
     truth, names = _truth(args, inputs, n)
     if args.spaces is None:
         if modality == "images":
@@ -201,6 +215,16 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         progress(args.quiet, f"{role}: {matrices[-1].shape[1]}-d, {took} ({path})")
 
     seeds = args.seeds or [args.seed]
+    selection = None
+    if args.k == "auto":
+        from ..runs.choose_k import choose_k
+
+        progress(args.quiet, f"choosing k over {args.k_range[0]}-{args.k_range[1]}")
+        selection = choose_k(matrices[0], matrices[1], args.k_range, random_state=seeds[0],
+                             fit_final=False, preset=RUN_PRESET, device=args.device,
+                             progress=lambda message: progress(args.quiet, message))
+        args.k = selection.k_
+        progress(args.quiet, f"chose k = {args.k} (k_selection.csv)")
     progress(args.quiet, f"fitting HUME (k={args.k}, preset {RUN_PRESET}, {len(seeds)} seeds)")
     result = fit_seeds(matrices[0], matrices[1], args.k, seeds, out=args.out,
                        overwrite=args.overwrite, preset=RUN_PRESET, device=args.device,
@@ -211,6 +235,8 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                        progress=lambda message: progress(args.quiet, message))
     labels = result.labels_
     refined = None
+    if args.refine is None:
+        args.refine = modality == "text"
     if args.refine:
         progress(args.quiet, "refining the combination over both spaces")
         refined = labels = refine_labels(matrices, result.labels_)
@@ -234,6 +260,7 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         "cache_dir": os.path.abspath(cache_dir),
         "fit": fit_info,
         "refined": refined is not None,
+        "k_selection": selection.record() if selection is not None else None,
         "seconds": time.perf_counter() - t_start,
     }
 
@@ -245,6 +272,11 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             write_json_atomic(folder / "metrics.json", metrics)
         if refined is not None:
             save_npy_atomic(folder / "refined.npy", refined)
+        if selection is not None:
+            from ..analysis.plots import plot_k_selection
+
+            (folder / "k_selection.csv").write_text(selection.csv(), encoding="utf-8")
+            plot_k_selection(selection.table, selection.k_, folder / "k_selection.png")
 
     result.save(args.out, command="run", config=config, fill=fill, known=RUN_REPORT_FILES)
     if not args.quiet:
