@@ -7,8 +7,10 @@ parts (with the current labels as targets) labels each part, and this is repeate
 label survives only where the spaces together support it linearly: HUME's own premise, applied
 to all spaces at once after the search. scikit-learn's ``cross_val_predict`` does the work.
 
-Measured on the shared text data (benchmarks/refine_benchmark.py) before being offered; it is
-off by default.
+Measured on the shared text data (benchmarks/refine_benchmark.py, benchmarks/report.py
+--phi2 tfidf): each single run refined over MiniLM and TF-IDF, median of 5 seeds, ACC +1.0 /
++0.2 / -0.1 / +1.6 / +0.8 and NMI up on all five shared text sets, so ``humelabel run``
+applies it to texts by default.
 """
 
 from __future__ import annotations
