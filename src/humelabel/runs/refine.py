@@ -9,8 +9,9 @@ to all spaces at once after the search. scikit-learn's ``cross_val_predict`` doe
 
 Measured on the shared text data (benchmarks/refine_benchmark.py, benchmarks/report.py
 --phi2 tfidf): each single run refined over MiniLM and TF-IDF, median of 5 seeds, ACC +1.0 /
-+0.2 / -0.1 / +1.6 / +0.8 and NMI up on all five shared text sets, so ``humelabel run``
-applies it to texts by default.
++0.2 / -0.1 / +1.6 / +0.8 and NMI up on all five shared text sets; on the image benchmarks'
+runs MNIST (SimCLR / HOG) +5.5, CIFAR-10 -0.3 and +0.3. ``humelabel run`` applies it by
+default.
 """
 
 from __future__ import annotations
