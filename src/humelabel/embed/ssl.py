@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..io import InputError
+from ..io.files import read_safetensors
 from ..io.rundir import save_model_bytes
 from ._deps import ModelUnavailable, require
 from .images import ImageModel
@@ -102,16 +103,9 @@ def write_encoder(out: str | os.PathLike[str], weights: bytes) -> Path:
 
 def load_encoder(path: str, what: str) -> tuple[Any, list[float], list[float], dict[str, Any]]:
     """(backbone in eval mode, mean (3,), std (3,), training record) of a weights file."""
-    from safetensors import SafetensorError, safe_open
-
     from .ssl_nets import SmallResNet
 
-    try:
-        with safe_open(path, framework="pt") as handle:
-            meta = dict(handle.metadata() or {})
-            tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise InputError(path, f"not a readable safetensors file ({type(exc).__name__})") from exc
+    tensors, meta = read_safetensors(path, framework="pt", kind="safetensors file")
     if meta.get("format") != ENCODER_FORMAT:
         raise InputError(path, f"is not a humelabel ssl encoder (no format={ENCODER_FORMAT} "
                          "metadata)")

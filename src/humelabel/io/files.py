@@ -16,8 +16,8 @@ import numpy as np
 
 from .arrays import InputError, PathLike
 
-__all__ = ["fsync_dir", "save_npy_atomic", "to_jsonable", "write_bytes_atomic",
-           "write_json_atomic", "write_text_atomic"]
+__all__ = ["fsync_dir", "read_safetensors", "save_npy_atomic", "to_jsonable",
+           "write_bytes_atomic", "write_json_atomic", "write_text_atomic"]
 
 
 def fsync_dir(directory: Path) -> None:
@@ -126,3 +126,19 @@ def write_bytes_atomic(path: PathLike, data: bytes) -> None:
         fh.write(data)
 
     _atomic_write(path, write)
+
+
+def read_safetensors(path: PathLike, *, framework: str, kind: str
+                     ) -> tuple[dict[str, Any], dict[str, str]]:
+    """(tensors, metadata) of a safetensors file; InputError ``not a readable KIND`` naming
+    ``path`` when it cannot be parsed. ``framework``: ``"np"`` or ``"pt"``."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(os.fspath(path), framework=framework) as handle:
+            metadata = dict(handle.metadata() or {})
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise InputError(os.fspath(path),
+                         f"not a readable {kind} ({type(exc).__name__})") from exc
+    return tensors, metadata

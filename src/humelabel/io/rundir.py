@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from .arrays import InputError, PathLike, file_sha256, split_key
-from .files import to_jsonable
+from .files import read_safetensors, to_jsonable
 from .labels import load_labels
 
 __all__ = [
@@ -144,18 +144,11 @@ def save_model_bytes(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -
 
 def load_model_file(path: PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Tensors and metadata of a model file written by :func:`save_model_bytes`."""
-    from safetensors import SafetensorError, safe_open
-
     shown = os.fspath(path)
     if not Path(shown).is_file():
         raise InputError(shown, "file not found" if not Path(shown).exists()
                          else "is not a regular file")
-    try:
-        with safe_open(shown, framework="np") as handle:
-            metadata = dict(handle.metadata() or {})
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise InputError(shown, f"not a readable model file ({type(exc).__name__})") from exc
+    tensors, metadata = read_safetensors(shown, framework="np", kind="model file")
     if metadata.get("format") != "humelabel":
         raise InputError(shown, "is not a humelabel model (no format=humelabel metadata)")
     return tensors, metadata
