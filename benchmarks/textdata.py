@@ -81,7 +81,10 @@ def load_space(name: str, space: str) -> np.ndarray | Spaces:
 
 
 def settings_hash(preset: str, overrides: dict[str, Any]) -> str:
-    params = resolve(preset, overrides)
+    # Settings left at None (features that are off, e.g. tau_end) are dropped, so adding such
+    # a hyperparameter keeps the cached runs of the settings that do not use it.
+    params = {key: value for key, value in resolve(preset, overrides).items()
+              if value is not None}
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
 
 

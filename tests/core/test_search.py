@@ -46,6 +46,16 @@ def test_annealing_schedule(two_view):
     assert len({h["tau"] for h in off.history}) == 1
 
 
+def test_geometric_tau_schedule(two_view):
+    phi1, phi2, _ = _data(two_view)
+    history = run_search(phi1, phi2, 3, _config(iterations=5, tau=0.4, tau_end=0.1),
+                         UnrolledGD(2, 0.1), torch.Generator().manual_seed(0),
+                         progress=False).history
+    # 0.4 -> 0.1 in four equal ratios of 1/sqrt(2): first and last step exactly as asked.
+    np.testing.assert_allclose([h["tau"] for h in history],
+                               [0.4 * 0.5 ** (i / 2) for i in range(5)], rtol=1e-12)
+
+
 def test_gradient_norm_is_clipped(two_view):
     phi1, phi2, _ = _data(two_view)
     encoder = run_search(phi1, phi2, 3, _config(iterations=1, entropy_weight=100.0),

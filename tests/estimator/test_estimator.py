@@ -84,6 +84,8 @@ def test_sklearn_params_and_clone():
         (dict(preset="nope"), "preset"),
         (dict(phi2_scaling="weird"), "phi2_scaling"),
         (dict(prior="dirichlet"), "prior"),
+        (dict(tau_end=0.0), "tau_end"),
+        (dict(tau_end=0.05, anneal=True), "tau_end and anneal"),
     ],
 )
 def test_bad_parameters(two_view, kwargs, match):
@@ -289,3 +291,15 @@ def test_memmap_inputs_are_read_lazily_not_copied(two_view, tmp_path):
     # an in-memory array still becomes a tensor of the storage dtype
     dense = to_tensor(np.asarray(mm2), transform, torch.float16, torch.device("cpu"))
     assert isinstance(dense, torch.Tensor) and dense.dtype == torch.float16
+
+
+def test_tau_end_sets_the_final_tau_and_changes_the_search(two_view):
+    phi1, phi2, _ = two_view
+    kw = dict(n_classes=3, iterations=4, num_subsets=1, subset_size=100, random_state=0,
+              device="cpu")
+    scheduled = HUME(tau=0.3, tau_end=0.1, **kw).fit(phi1, phi2)
+    constant = HUME(tau=0.3, **kw).fit(phi1, phi2)
+    assert scheduled.tau_ == pytest.approx(0.1)
+    assert constant.tau_ == pytest.approx(0.3)
+    assert scheduled.params_["tau_end"] == 0.1 and constant.params_["tau_end"] is None
+    assert not np.allclose(scheduled.coef_, constant.coef_)

@@ -38,6 +38,8 @@ EXIT_INTERRUPTED = 130
 
 _HYPERPARAMETER_HELP = {
     "tau": "temperature of the task encoder's sparsemax",
+    "tau_end": "lower tau geometrically from --tau at the first step to this at the last "
+               "(default: tau constant)",
     "entropy_weight": "weight of the label-entropy regulariser",
     "outer_lr": "Adam learning rate of the task encoder (outer loop)",
     "inner_lr": "gradient-descent step size of the inner linear classifier",
@@ -210,6 +212,8 @@ def add_hyperparameter_options(parser: argparse.ArgumentParser) -> None:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif name in _CHOICES:
             kwargs["choices"] = _CHOICES[name]
+        elif name == "tau_end":
+            kwargs.update(type=finite_float, metavar="X")
         elif name == "prior":
             kwargs.update(type=prior_value, metavar="uniform|ratio|FILE")
         elif isinstance(ref, int):

@@ -11,6 +11,7 @@ from typing import Any
 
 HYPERPARAMETERS = (
     "tau",
+    "tau_end",
     "entropy_weight",
     "outer_lr",
     "inner_lr",
@@ -32,6 +33,7 @@ HYPERPARAMETERS = (
 
 _PAPER = {
     "tau": 0.1,
+    "tau_end": None,  # None: tau constant (or the published anneal steps)
     "entropy_weight": 10.0,
     "outer_lr": 0.001,
     "inner_lr": 0.001,

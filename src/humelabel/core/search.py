@@ -38,6 +38,7 @@ class SearchConfig:
     train_fraction: float
     anneal: bool
     anneal_steps: tuple[int, ...] = ANNEAL_STEPS
+    tau_end: float | None = None
     outer_loss: str = "ce"
     logit_scale: float = 1.0
     split_pool: int = 0
@@ -50,6 +51,11 @@ class SearchResult:
 
     encoder: TaskEncoder
     history: list[dict[str, float]] = field(default_factory=list)
+
+
+def tau_at(step: int, iterations: int, tau: float, tau_end: float) -> float:
+    """The geometric tau schedule: ``tau`` at step 0, ``tau_end`` at the last step."""
+    return tau * (tau_end / tau) ** (step / max(iterations - 1, 1))
 
 
 def _draws(sampler: SplitSampler, num: int,
@@ -119,6 +125,8 @@ def run_search(
     start = time.perf_counter()
     bar = tqdm(range(config.iterations), desc="HUME search", disable=not progress, unit="step")
     for step in bar:
+        if config.tau_end is not None:
+            tau = tau_at(step, config.iterations, config.tau, config.tau_end)
         if config.anneal and step in config.anneal_steps:
             tau /= ANNEAL_TAU_FACTOR
             for group in optimizer.param_groups:

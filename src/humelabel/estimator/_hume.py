@@ -54,6 +54,9 @@ class HUME(ClusterMixin, BaseEstimator):
         tau, entropy_weight, outer_lr, inner_lr, inner_steps, iterations, num_subsets,
         subset_size, train_fraction, anneal, fixed_inner_init, inner: override the preset
             (``None`` keeps the preset's value). Names follow the paper's code.
+        tau_end: lower tau geometrically from ``tau`` (first outer step) to ``tau_end`` (last
+            step); ``None`` (every preset) keeps tau constant. Not combinable with ``anneal``.
+            Opt-in: measured on the shared text data in docs/method.md.
         prior: the class-proportion term of the objective: ``"uniform"`` (Eq. 7, all presets:
             ``- entropy_weight * H(mean soft label)``), ``"ratio"`` (generalization loss
             divided by that entropy; allows imbalanced classes), or known class proportions
@@ -95,6 +98,7 @@ class HUME(ClusterMixin, BaseEstimator):
         *,
         preset: str = "fast",
         tau: float | None = None,
+        tau_end: float | None = None,
         entropy_weight: float | None = None,
         outer_lr: float | None = None,
         inner_lr: float | None = None,
@@ -122,6 +126,7 @@ class HUME(ClusterMixin, BaseEstimator):
         self.n_classes = n_classes
         self.preset = preset
         self.tau = tau
+        self.tau_end = tau_end
         self.entropy_weight = entropy_weight
         self.outer_lr = outer_lr
         self.inner_lr = inner_lr
@@ -237,6 +242,7 @@ class HUME(ClusterMixin, BaseEstimator):
             train_fraction=params["train_fraction"], anneal=params["anneal"],
             outer_loss=params["outer_loss"], split_pool=params["split_pool"],
             logit_scale=params["logit_scale"], prior=params["prior"],
+            tau_end=params["tau_end"],
         )
         scalings = [phi2_scaling_of(x2, self.phi2_scaling) for _, x2 in x2s]
         self.phi2_center_ = [c for c, _ in scalings] if multi else scalings[0][0]

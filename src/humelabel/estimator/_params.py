@@ -58,7 +58,12 @@ def check_params(params: dict[str, Any]) -> None:
         "init": (params["init"] in INITS, f"one of {INITS}"),
         "inner": (params["inner"] in INNER_SOLVERS, f"one of {INNER_SOLVERS}"),
     }
+    tau_end = params["tau_end"]
+    requirements["tau_end"] = (tau_end is None or (np.isfinite(tau_end) and tau_end > 0),
+                               "None or > 0")
     for name, (ok, rule) in requirements.items():
         if not ok:
             raise ValueError(f"{name} must be {rule}, got {params[name]!r}")
+    if tau_end is not None and params["anneal"]:
+        raise ValueError("tau_end and anneal both schedule tau: give one of them")
     params["prior"] = check_prior(params["prior"])
