@@ -346,6 +346,15 @@ def test_run_truth_column_and_seeds(tmp_path: Path, capsys: pytest.CaptureFixtur
     np.testing.assert_array_equal(np.load(out / "labels.npy"), before)
     assert json.loads((out / "config.json").read_text())["refined"] is True
 
+    # --tau-end: the opt-in schedule reaches every run (recorded) and ends at that tau.
+    run_cli([*argv, "--tau-end", "0.1", "--overwrite"], capsys)
+    config = json.loads((out / "config.json").read_text())
+    assert config["fit"]["overrides"] == {"tau_end": 0.1}
+    assert not any(r["reused"] for r in config["fit"]["runs"])
+    history = [json.loads(line) for line in
+               (out / "runs" / "2" / "history.jsonl").read_text().splitlines()]
+    assert history[-1]["tau"] == pytest.approx(0.1)
+
 
 def test_run_images_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = cifar_folder(tmp_path / "cifar", per_class=6, classes=3)
@@ -381,6 +390,8 @@ def test_run_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         f"{data}: has 20 rows, fewer than --k 30")
     assert "give two different spaces" in error_line(
         base + ["--k", "3", "--spaces", "tfidf", "tfidf"], capsys)
+    assert error_line(base + ["--k", "3", "--spaces", "tfidf", "minilm", "--tau-end", "0"],
+                      capsys) == "--tau-end 0: must be > 0"
     bad_truth = tmp_path / "truth.npy"
     np.save(bad_truth, np.zeros(7, dtype=np.int64))
     assert error_line(base + ["--k", "3", "--spaces", "tfidf", "minilm", "--truth", bad_truth],
