@@ -1,15 +1,20 @@
-"""Reference points for HUME: k-means (the floor) and a supervised linear probe (the ceiling).
+"""Reference points for HUME: k-means (the floor) and two supervised ceilings.
 
-Both use scikit-learn; the probe needs true labels and is a ceiling, never a competitor.
+k-means and the linear probe use scikit-learn. The probe and the task-encoder fit need the
+true labels and are ceilings, never competitors: the probe is the best linear labeling of a
+space, the task-encoder fit the labeling nearest to the truth that HUME's search space (an
+orthonormal linear map, argmax) can hold.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 from sklearn.cluster import KMeans
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
+from ..core.encoder import TaskEncoder
 from ..io import l2_normalize
 
 
@@ -42,3 +47,32 @@ def linear_probe_labels(x: np.ndarray, labels: np.ndarray, *, x_eval: np.ndarray
         return model.fit(prep(x), labels).predict(prep(x_eval)).astype(np.int64)
     cv = StratifiedKFold(folds, shuffle=True, random_state=random_state)
     return cross_val_predict(model, prep(x), labels, cv=cv).astype(np.int64)
+
+
+def task_encoder_labels(phi1: np.ndarray, labels: np.ndarray, *, normalize: bool = True,
+                        steps: int = 500, lr: float = 0.01, logit_scale: float = 30.0,
+                        random_state: int = 0) -> np.ndarray:
+    """The truth as HUME's search space can hold it: argmax labels (n,) of the orthonormal
+    task encoder (paper Eq. 3) fitted to the true ``labels`` (n,) on phi1 (n, d1).
+
+    The encoder is trained by full-batch Adam on the cross-entropy of ``logit_scale`` x its
+    logits (orthonormal rows bound the logits, so a scale is needed to fit sharply). Uses the
+    labels: a ceiling and a diagnostic (is the truth's objective limited by phi1?), never a
+    competitor. Written here rather than with scikit-learn because no scikit-learn estimator
+    keeps HUME's orthonormality constraint.
+    """
+    x = np.asarray(phi1, dtype=np.float32)
+    if normalize:
+        x = l2_normalize(x)
+    classes, y = np.unique(np.asarray(labels), return_inverse=True)
+    generator = torch.Generator().manual_seed(random_state)
+    encoder = TaskEncoder(x.shape[1], classes.size, generator)
+    inputs, targets = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
+    optimizer = torch.optim.Adam(encoder.parameters(), lr=lr)
+    for _ in range(steps):
+        optimizer.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(logit_scale * encoder.logits(inputs), targets)
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        return encoder.hard_labels(inputs).numpy().astype(np.int64)
