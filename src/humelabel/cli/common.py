@@ -256,6 +256,20 @@ def check_hyperparameters(preset: str, overrides: dict[str, Any]) -> None:
         raise InputError(f"--preset {preset}", str(exc)) from exc
 
 
+def sizes_line(labels: np.ndarray, k: int, what: str = "class") -> str:
+    """``"<n> rows, <what> sizes: 0:12, 1:30, ..."`` for labels (n,) in [0, k), naming the
+    empty ones (the search can leave a class with no row; the user asked for k)."""
+    sizes = np.bincount(labels, minlength=k)
+    line = (f"{labels.shape[0]} rows, {what} sizes: "
+            + ", ".join(f"{c}:{int(size)}" for c, size in enumerate(sizes)))
+    empty = np.flatnonzero(sizes == 0)
+    if empty.size:
+        plural = what + ("es" if what.endswith("s") else "s")
+        line += (f" ({empty.size} of {k} {plural} empty: "
+                 + ", ".join(str(int(c)) for c in empty) + ")")
+    return line
+
+
 def metrics_line(metrics: dict[str, Any]) -> str:
     return f"ACC {metrics['acc']:.4f}  NMI {metrics['nmi']:.4f}  ARI {metrics['ari']:.4f}"
 

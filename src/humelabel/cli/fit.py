@@ -35,6 +35,7 @@ from .common import (
     metrics_line,
     output_parent,
     seed,
+    sizes_line,
 )
 
 __all__ = ["DIAGNOSE_SPLITS", "FitInputs", "add_commands", "fit_and_record", "validate_fit",
@@ -223,12 +224,7 @@ def write_fit_run(out: str, overwrite: bool, est: HUME, config: dict[str, Any],
 
 def _summary(out: str, labels: np.ndarray, k: int, metrics: dict[str, Any] | None) -> str:
     """The few lines printed on stdout after a fit."""
-    sizes = np.bincount(labels, minlength=k)
-    lines = [
-        f"wrote {out}",
-        f"{labels.shape[0]} rows, class sizes: "
-        + ", ".join(f"{c}:{int(s)}" for c, s in enumerate(sizes)),
-    ]
+    lines = [f"wrote {out}", sizes_line(labels, k)]
     if metrics is not None:
         lines.append(metrics_line(metrics))
         if "objective_found" in metrics:

@@ -40,6 +40,7 @@ from .common import (
     progress,
     seed,
     seed_list,
+    sizes_line,
 )
 from .embed import DEFAULT_CACHE, add_common, add_ssl, add_tfidf, embed_options
 from .fit import check_k, check_truth, k_range_value, k_value
@@ -288,10 +289,8 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     result.save(args.out, command="run", config=config, fill=fill, known=RUN_REPORT_FILES)
     if not args.quiet:
-        sizes = np.bincount(labels, minlength=args.k)
         print(f"wrote {args.out}")
-        print(f"{n} rows, cluster sizes: " + ", ".join(f"{c}:{int(s)}" for c, s in
-                                                        enumerate(sizes)))
+        print(sizes_line(labels, args.k, "cluster"))
         if metrics is not None:
             print(f"ACC {metrics['acc']:.4f}  NMI {metrics['nmi']:.4f}  ARI {metrics['ari']:.4f}")
         print(f"report: {os.path.join(args.out, 'report.html')}")

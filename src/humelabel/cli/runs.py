@@ -37,8 +37,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..io import (
     InputError,
     check_output_dir,
@@ -65,6 +63,7 @@ from .common import (
     metrics_line,
     output_parent,
     progress,
+    sizes_line,
 )
 from .fit import check_k, check_truth, cmd_fit, input_paths, validate_fit
 
@@ -194,14 +193,12 @@ def check_resumable(out: Path) -> None:
 def summary(out: str, ens: Ensemble, k: int, names: Sequence[str],
             metrics: dict[str, Any] | None) -> str:
     """The lines printed after a combination."""
-    sizes = np.bincount(ens.labels, minlength=k)
     lines = [
         f"wrote {out}",
         f"{len(names)} runs, reference {names[ens.reference]} (score "
         f"{ens.scores[ens.reference]:.4f}), mean agreement with the vote "
         f"{ens.agreement.mean():.3f}",
-        f"{ens.labels.shape[0]} rows, class sizes: "
-        + ", ".join(f"{c}:{int(s)}" for c, s in enumerate(sizes)),
+        sizes_line(ens.labels, k),
     ]
     if metrics is not None:
         median = metrics["runs"]["median"]
