@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.stats import pearsonr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import RESULTS, script_argv, stamp, write_results  # noqa: E402
@@ -39,8 +38,8 @@ from textdata import DATASETS, load_space, truth  # noqa: E402
 from humelabel import HUME  # noqa: E402
 from humelabel.analysis.correlation import (  # noqa: E402
     FAMILIES,
-    K_CLASS_FAMILIES,
     correlation_analysis,
+    group_correlations,
 )
 from humelabel.core.presets import resolve  # noqa: E402
 
@@ -49,16 +48,10 @@ GROUPS = ("headline", *FAMILIES)
 
 
 def pearson_by_group(records: list[dict[str, Any]], loss: np.ndarray) -> dict[str, float]:
-    """Pearson of ``loss`` (one per record) with the distance, per family and headline."""
-    distance = np.array([r["distance"] for r in records])
-    out = {}
-    for group in GROUPS:
-        mask = np.array([r["family"] in K_CLASS_FAMILIES if group == "headline"
-                         else r["family"] == group for r in records])
-        x, y = distance[mask], loss[mask]
-        out[group] = (float(pearsonr(x, y)[0]) if mask.sum() >= 3 and np.ptp(x) > 0
-                      and np.ptp(y) > 0 else float("nan"))
-    return out
+    """Pearson of ``loss`` (one per record) with the distance, headline and per family."""
+    stats = group_correlations(records, loss)
+    return {group: stats["k_classes" if group == "headline" else group]["pearson"]
+            for group in GROUPS}
 
 
 def passes(group: str, value: float) -> bool:

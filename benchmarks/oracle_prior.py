@@ -76,8 +76,7 @@ def main() -> int:
         "",
         f"phi1 {args.phi1}, phi2 {args.phi2}, preset `fast`, init {args.init}, "
         + (f"tau from 0.3 to {args.tau_end:g} (`tau_end`), " if args.tau_end else "")
-        + f"seeds "
-        f"{args.seeds}. Objective (lower is better) of the found and of the true labeling "
+        + f"seeds {args.seeds}. Objective (lower is better) of the found and of the true labeling "
         "under the run's own prior, same 10 splits; found <= truth means the search reached "
         "the optimum the objective points to. Sizes: fractions of rows, largest first. "
         "Diagnosis only: the oracle prior reads the labels.",

@@ -77,9 +77,14 @@ def spaces(name: str) -> tuple[str, str]:
     return ("minilm", PHI2["name"])
 
 
-def cached(name: str, method: str, compute: Any) -> dict[str, Any]:
+def cache_path(name: str, stem: str) -> Path:
+    """Where the report caches one result of a dataset (one folder per phi2)."""
     tag = "" if PHI2["name"] == "mpnet" else f"-{PHI2['name']}"
-    path = WORK / f"report{tag}" / name / (method.replace(" ", "-") + ".json")
+    return WORK / f"report{tag}" / name / (stem.replace(" ", "-") + ".json")
+
+
+def cached(name: str, method: str, compute: Any) -> dict[str, Any]:
+    path = cache_path(name, method)
     if path.exists():
         return json.loads(path.read_text())
     start = time.perf_counter()
@@ -109,8 +114,7 @@ def baselines(name: str) -> dict[str, dict[str, Any]]:
 
 def objective_rho(name: str) -> dict[str, Any]:
     """The correlation analysis's headline rho under the runs' objective (cached)."""
-    tag = "" if PHI2["name"] == "mpnet" else f"-{PHI2['name']}"
-    path = WORK / f"report{tag}" / name / "correlation.json"
+    path = cache_path(name, "correlation")
     if path.exists():
         return json.loads(path.read_text())
     y = truth(name)

@@ -211,18 +211,27 @@ def correlation_analysis(
         records.append({"family": p.family, "amount": p.amount, "repeat": p.repeat,
                         "classes": int(p.labels.max()) + 1, "acc": acc,
                         "distance": 1.0 - acc, "nmi": nmi(truth, p.labels), **objective})
-    distance = np.array([r["distance"] for r in records])
-    stats: dict[str, dict[str, dict[str, float]]] = {}
-    for term in TERMS:
-        values = np.array([r[term] for r in records])
-        groups = {"k_classes": np.array([r["family"] in K_CLASS_FAMILIES for r in records]),
-                  "all": np.ones(len(records), dtype=bool)}
-        groups |= {family: np.array([r["family"] == family for r in records])
-                   for family in FAMILIES}
-        stats[term] = {}
-        for group, mask in groups.items():
-            if mask.any():
-                r, p, s, sp = _correlations(distance[mask], values[mask])
-                stats[term][group] = {"n": int(mask.sum()), "pearson": r, "pearson_p": p,
-                                      "spearman": s, "spearman_p": sp}
+    stats = {term: group_correlations(records, np.array([r[term] for r in records]))
+             for term in TERMS}
     return CorrelationResult(records, stats)
+
+
+def group_correlations(records: Sequence[dict[str, Any]],
+                       values: np.ndarray) -> dict[str, dict[str, float]]:
+    """Correlations of ``values`` (one per record, e.g. a recombined loss) with the records'
+    distance to the truth, per group: ``"k_classes"``, ``"all"`` and each family present.
+
+    Each group maps to n, pearson, pearson_p, spearman, spearman_p (NaN where undefined).
+    """
+    distance = np.array([r["distance"] for r in records])
+    groups = {"k_classes": np.array([r["family"] in K_CLASS_FAMILIES for r in records]),
+              "all": np.ones(len(records), dtype=bool)}
+    groups |= {family: np.array([r["family"] == family for r in records])
+               for family in FAMILIES}
+    out = {}
+    for group, mask in groups.items():
+        if mask.any():
+            r, p, s, sp = _correlations(distance[mask], values[mask])
+            out[group] = {"n": int(mask.sum()), "pearson": r, "pearson_p": p,
+                          "spearman": s, "spearman_p": sp}
+    return out
