@@ -10,7 +10,7 @@ exchanged, ``<dataset>-swap-...``), so criteria can be compared offline
 Usage::
 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/k_sweep.py --datasets trec \
-        [--seeds 0 1 2] [--iterations 40] [--k-range 2-150]
+        [--seeds 0 1 2] [--iterations 40] [--k-range 2-150] [--spaces minilm tfidf]
 """
 
 from __future__ import annotations
@@ -35,12 +35,20 @@ SWEEP = WORK / "ksweep"
 SPACES = {"biomedical": ("minilm", "tfidf")}
 
 
-def load(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """phi1 (n, d1), phi2 (n, d2) float32 and the true labels (n,) of one dataset."""
+def load(name: str, spaces: tuple[str, str] | None = None
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """phi1 (n, d1), phi2 (n, d2) float32 and the true labels (n,) of one dataset
+    (``spaces``: phi1 and phi2 by name; default :data:`SPACES`, else MiniLM / MPNet; the
+    digits demo has its own two views)."""
     if name == "digits":
         return digits_two_views()
-    phi1, phi2 = SPACES.get(name, ("minilm", "mpnet"))
+    phi1, phi2 = spaces or SPACES.get(name, ("minilm", "mpnet"))
     return load_space(name, phi1), load_space(name, phi2), truth(name)
+
+
+def tag(name: str, spaces: tuple[str, str] | None = None) -> str:
+    """Cache prefix of a dataset's sweep: the name, then the spaces when given (not digits)."""
+    return name if spaces is None or name == "digits" else f"{name}_{spaces[0]}_{spaces[1]}"
 
 
 def path(name: str, iterations: int, k: int, seed: int, swap: bool = False) -> Path:
@@ -49,15 +57,15 @@ def path(name: str, iterations: int, k: int, seed: int, swap: bool = False) -> P
 
 
 def sweep(name: str, seeds: list[int], iterations: int, k_range: tuple[int, int],
-          swap: bool = False) -> None:
-    phi1, phi2, _ = load(name)
+          swap: bool = False, spaces: tuple[str, str] | None = None) -> None:
+    phi1, phi2, _ = load(name, spaces)
     if swap:
         phi1, phi2 = phi2, phi1
     hi = max(k_range[0], min(k_range[1], phi1.shape[0] // 5))
     SWEEP.mkdir(parents=True, exist_ok=True)
     for k in geometric_grid(k_range[0], hi):
         for seed in seeds:
-            out = path(name, iterations, k, seed, swap)
+            out = path(tag(name, spaces), iterations, k, seed, swap)
             if out.exists():
                 continue
             t0 = time.perf_counter()
@@ -79,10 +87,13 @@ def main() -> int:
     parser.add_argument("--k-range", default="2-150")
     parser.add_argument("--swap", action="store_true",
                         help="label phi2 with phi1 as the second view (cross-view criteria)")
+    parser.add_argument("--spaces", nargs=2, metavar=("PHI1", "PHI2"),
+                        help="spaces by name, e.g. minilm tfidf (the views of `humelabel run`)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     for name in args.datasets:
-        sweep(name, args.seeds, args.iterations, parse_k_range(args.k_range), args.swap)
+        sweep(name, args.seeds, args.iterations, parse_k_range(args.k_range), args.swap,
+              tuple(args.spaces) if args.spaces else None)
     return 0
 
 
