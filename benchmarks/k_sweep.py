@@ -5,7 +5,9 @@ For each dataset, k on the geometric grid of ``humelabel.runs.choose_k`` over ``
 preset); the hard labeling, the last objective records and the seconds are cached as
 ``benchmarks/work/ksweep/<dataset>-<iterations>-k<k>-s<seed>.npz`` (``--swap``: the views
 exchanged, ``<dataset>-swap-...``), so criteria can be compared offline
-(``benchmarks/k_criteria.py``) without refitting.
+(``benchmarks/k_criteria.py``) without refitting. With ``--spaces PHI1 PHI2`` the prefix is
+``<dataset>_<phi1>_<phi2>`` (the digits demo keeps its own views and name);
+``k_criteria.py`` reads the unprefixed sweeps only.
 
 Usage::
 
