@@ -23,10 +23,14 @@ TF-IDF on every dataset).
 Every result is cached under benchmarks/work/report (and HUME runs under benchmarks/work/hume),
 so an interrupted report resumes.
 
-``--tau-end 0.1`` runs HUME with the opt-in tau schedule (docs/method.md).
+``--tau-end 0.1`` runs HUME with the tau schedule only; ``--tau-end auto`` does what
+``humelabel run`` does by default: each seed is fitted with constant tau and with the schedule
+to ``AUTO_TAU_END``, and the run whose labeling is more learnable in both spaces
+(``humelabel.runs.learnability``) is that seed's run (its time: both fits and the scoring);
+the combination is the better-scoring of the two schedules' combinations (as ``run --seeds``).
 
 Usage: python benchmarks/report.py [--datasets ...] [--seeds 0 1 2 3 4] [--threads 1]
-           [--phi2 mpnet|tfidf] [--tau-end X] [--out docs/results/report.md]
+           [--phi2 mpnet|tfidf] [--tau-end X|auto] [--out docs/results/report.md]
 """
 
 from __future__ import annotations
@@ -51,9 +55,11 @@ from humelabel.analysis.baselines import kmeans_labels, linear_probe_labels  # n
 from humelabel.analysis.correlation import correlation_analysis  # noqa: E402
 from humelabel.analysis.metrics import evaluate  # noqa: E402
 from humelabel.analysis.plots import plot_confusion  # noqa: E402
+from humelabel.cli.run import AUTO_TAU_END  # noqa: E402
 from humelabel.core.presets import resolve  # noqa: E402
 from humelabel.io import save_npy_atomic, write_json_atomic  # noqa: E402
 from humelabel.runs.ensemble import GeneralizationScorer, combine_labelings  # noqa: E402
+from humelabel.runs.learnability import LearnabilityScorer  # noqa: E402
 from humelabel.runs.refine import refine_labels  # noqa: E402
 from humelabel.runs.reliable import (  # noqa: E402
     neighbor_agreement,
@@ -69,6 +75,12 @@ RELIABLE = (4, 15)
 PHI2 = {"name": "mpnet"}
 #: Hyperparameters of the HUME runs over the fast preset (--tau-end).
 OVERRIDES: dict[str, Any] = {}
+#: --tau-end auto: the candidate overrides, chosen between by the learnability score.
+AUTO: list[dict[str, Any]] = []
+AUTO_NOTE = (f" and, per seed, constant tau or tau_end {AUTO_TAU_END:g}, whichever labeling "
+             "the learnability score (humelabel.runs.learnability) prefers (run time: both "
+             "fits and the scoring; combined: the better-scoring of the two schedules' "
+             "combinations, its time every fit)")
 
 
 def spaces(name: str) -> tuple[str, str]:
@@ -132,15 +144,19 @@ def objective_rho(name: str) -> dict[str, Any]:
 def hume(name: str, seeds: list[int], figure: Path) -> dict[str, dict[str, Any]]:
     y = truth(name)
     s1, s2 = spaces(name)
-    runs = [hume_run(name, s1, s2, seed, overrides=OVERRIDES) for seed in seeds]
+    scorer = GeneralizationScorer().fit(load_space(name, s2))
+    schedule: dict[str, Any] = {}
+    if AUTO:
+        runs, combined, score_seconds, schedule = auto_schedule(name, seeds, scorer)
+    else:
+        runs = [hume_run(name, s1, s2, seed, overrides=OVERRIDES) for seed in seeds]
+        start = time.perf_counter()
+        scores = [scorer.score(labels) for _, labels in runs]
+        combined = combine_labelings([labels for _, labels in runs], scores, int(y.max()) + 1)
+        score_seconds = time.perf_counter() - start
     records = [record for record, _ in runs]
     median = {key: statistics.median(r[key] for r in records)
               for key in ("acc", "nmi", "ari", "time_s")}
-    start = time.perf_counter()
-    scorer = GeneralizationScorer().fit(load_space(name, s2))
-    scores = [scorer.score(labels) for _, labels in runs]
-    combined = combine_labelings([labels for _, labels in runs], scores, int(y.max()) + 1)
-    score_seconds = time.perf_counter() - start
     plot_confusion(y, combined.labels, figure, class_names=class_names(name),
                    title=f"{name}, HUME combined ({len(seeds)} runs)")
     both = [load_space(name, s1), load_space(name, s2)]
@@ -169,8 +185,47 @@ def hume(name: str, seeds: list[int], figure: Path) -> dict[str, dict[str, Any]]
         "rho": objective_rho(name),
         "HUME combined": {**evaluate(y, combined.labels),
                           "time_s": sum(r["time_s"] for r in records) + score_seconds,
-                          "scores": scores, "reference_seed": seeds[combined.reference]},
+                          "scores": combined.scores.tolist(),
+                          "reference_seed": seeds[combined.reference]},
+        "schedule": schedule,
     }
+
+
+def auto_schedule(name: str, seeds: list[int], scorer: GeneralizationScorer) -> tuple[
+        list[tuple[dict[str, Any], Any]], Any, float, dict[str, Any]]:
+    """``run``'s default: per seed the candidate run the learnability score prefers (its
+    time_s: every candidate's fit and the scoring); the combination: the candidates'
+    combinations, the better-scoring one. Returns (the picked run of each seed, the
+    combination, the seconds of scoring the combinations, a record of the picks)."""
+    y = truth(name)
+    s1, s2 = spaces(name)
+    k = int(y.max()) + 1
+    learn = LearnabilityScorer().fit([load_space(name, s1), load_space(name, s2)])
+    candidates = [[hume_run(name, s1, s2, seed, overrides=over) for seed in seeds]
+                  for over in AUTO]
+    picked, picks = [], []
+    for i, seed in enumerate(seeds):
+        start = time.perf_counter()
+        values = [learn.score(runs[i][1]) for runs in candidates]
+        best = int(max(range(len(AUTO)), key=lambda c: (values[c], -c)))
+        record, labels = candidates[best][i]
+        seconds = sum(runs[i][0]["time_s"] for runs in candidates) + (
+            time.perf_counter() - start)
+        picked.append(({**record, "time_s": seconds, "schedule": AUTO[best]}, labels))
+        picks.append({"seed": seed, "scores": values, "picked": AUTO[best],
+                      "acc": [runs[i][0]["acc"] for runs in candidates]})
+    start = time.perf_counter()
+    combos = []
+    for runs in candidates:
+        scores = [scorer.score(labels) for _, labels in runs]
+        combos.append(combine_labelings([labels for _, labels in runs], scores, k))
+    values = [learn.score(c.labels) for c in combos]
+    best = int(max(range(len(AUTO)), key=lambda c: (values[c], -c)))
+    # The picked runs' times already hold every fit, so the combination's wall time (their
+    # sum plus this) counts every candidate's runs, as run --seeds fits them.
+    seconds = time.perf_counter() - start
+    return (picked, combos[best], seconds,
+            {"per_seed": picks, "combination": {"scores": values, "picked": AUTO[best]}})
 
 
 def cell(record: dict[str, Any]) -> str:
@@ -187,13 +242,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--phi2", default="mpnet", help="phi2 of every dataset (mpnet: "
                         "TF-IDF on biomedical, which ships no MPNet)")
-    parser.add_argument("--tau-end", type=float, default=None,
-                        help="HUME's tau_end (default: the preset's constant tau)")
+    parser.add_argument("--tau-end", default=None,
+                        help="HUME's tau_end, or auto (humelabel run's default: constant tau "
+                        "or the schedule, by the learnability score; default: constant tau)")
     parser.add_argument("--out", default=str(RESULTS / "report.md"))
     args = parser.parse_args()
     PHI2["name"] = args.phi2
-    if args.tau_end is not None:
-        OVERRIDES["tau_end"] = args.tau_end
+    if args.tau_end == "auto":
+        AUTO.extend([{}, {"tau_end": AUTO_TAU_END}])
+    elif args.tau_end is not None:
+        OVERRIDES["tau_end"] = float(args.tau_end)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     figures = out.parent / out.stem
@@ -225,7 +283,9 @@ def main() -> None:
         "Cells: ACC / NMI / ARI in percent (wall time). phi1 / phi2 under each dataset. "
         "Probes use the true labels (5-fold cross-validated logistic regression, C=10): a "
         f"ceiling, not a competitor. HUME: preset `fast` ({dict(PRESETS['fast'])}) with "
-        f"{OVERRIDES or 'nothing changed'}, seeds "
+        f"{OVERRIDES or 'nothing changed'}"
+        f"{AUTO_NOTE if AUTO else ''}"
+        f", seeds "
         f"{args.seeds}; run = median over seeds; combined = majority vote of the aligned runs "
         f"(reference: best generalization score). Machine: {platform.machine()} CPU, "
         f"{args.threads} torch thread(s), torch {torch.__version__}. Confusion matrices of "
@@ -237,7 +297,7 @@ def main() -> None:
         f"labelings at controlled distances from the truth (docs/method.md, Diagnostics).\n\n"
         f"Regenerate: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/report.py"
         f"{'' if args.phi2 == 'mpnet' else ' --phi2 ' + args.phi2}"
-        f"{'' if args.tau_end is None else f' --tau-end {args.tau_end:g}'}"
+        f"{'' if args.tau_end is None else f' --tau-end {args.tau_end}'}"
         f"{'' if Path(args.out).name == 'report.md' else ' --out ' + args.out}`\n\n")
     write_results(out, header + "\n".join(rows) + "\n", results,
                   stamp(script_argv(), resolve("fast", OVERRIDES)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from pathlib import Path
@@ -246,10 +247,24 @@ def test_run_text_end_to_end_with_cache(tmp_path: Path, capsys: pytest.CaptureFi
     stdout, stderr = run_cli(argv, capsys)
     # Texts are refined by default: refined.npy, and the metrics and report are about it.
     assert sorted(p.name for p in out.iterdir()) == [
-        "agreement.npy", "alignment.json", "clusters.json", "config.json", "labels.npy",
-        "manifest.json", "metrics.json", "refined.npy", "report.html", "report.md", "runs",
-        "runs.csv"]
-    assert sorted(p.name for p in (out / "runs").iterdir()) == ["0"]
+        "agreement.npy", "alignment.json", "clusters.json", "config.json", "grid",
+        "labels.npy", "manifest.json", "metrics.json", "refined.npy", "report.html",
+        "report.md", "runs.csv", "select.csv"]
+    # --tau-end auto (the default): one run with constant tau and one with the schedule, and
+    # the one the learnability score prefers is the result (select.csv says which).
+    assert sorted(p.name for p in (out / "grid").iterdir()) == ["tauend0.1", "tauendnone"]
+    assert all(sorted(p.name for p in (out / "grid" / c / "runs").iterdir()) == ["0"]
+               for c in ("tauend0.1", "tauendnone"))
+    rows = list(csv.DictReader((out / "select.csv").read_text().splitlines()))
+    assert [r["config"] for r in rows] == ["tauendnone", "tauend0.1"]
+    assert sum(int(r["selected"]) for r in rows) == 1
+    chosen = next(r for r in rows if r["selected"] == "1")
+    assert float(chosen["score"]) == max(float(r["score"]) for r in rows)
+    schedule = json.loads((out / "config.json").read_text())["fit"]["tau_schedule"]
+    assert schedule["selected"] == chosen["config"]
+    history = [json.loads(line) for line in (out / "grid" / "tauend0.1" / "runs" / "0" /
+                                             "history.jsonl").read_text().splitlines()]
+    assert history[-1]["tau"] == pytest.approx(0.1)
     found = np.load(out / "refined.npy")
     assert found.shape == (300,) and found.dtype == np.int64
     metrics = json.loads((out / "metrics.json").read_text())
@@ -314,7 +329,7 @@ def test_run_truth_column_and_seeds(tmp_path: Path, capsys: pytest.CaptureFixtur
     out = tmp_path / "run"
     argv = ["run", "--input", data, "--k", "3", "--spaces", "tfidf", "minilm", "--out", out,
             "--truth-column", "label", "--cache-dir", tmp_path / "cache", "--quiet",
-            "--tfidf-dim", "32", "--seeds", "2-3"]
+            "--tfidf-dim", "32", "--seeds", "2-3", "--tau-end", "none"]
     minilm_path()
     run_cli(argv, capsys)
     config = json.loads((out / "config.json").read_text())
@@ -356,6 +371,27 @@ def test_run_truth_column_and_seeds(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert history[-1]["tau"] == pytest.approx(0.1)
 
 
+def test_run_auto_schedule_with_seeds(tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    # --tau-end auto with several seeds: each schedule's seeds are combined, the combination
+    # the learnability score prefers is the result, and predict --model reproduces it.
+    data, _ = trec_rows(tmp_path, 120)
+    out = tmp_path / "run"
+    minilm_path()
+    run_cli(["run", "--input", data, "--k", "3", "--spaces", "tfidf", "minilm", "--out", out,
+             "--cache-dir", tmp_path / "cache", "--quiet", "--tfidf-dim", "32", "--seeds",
+             "0-1", "--no-refine"], capsys)
+    rows = list(csv.DictReader((out / "select.csv").read_text().splitlines()))
+    assert [(r["config"], r["runs"]) for r in rows] == [("tauendnone", "2"), ("tauend0.1", "2")]
+    config = json.loads((out / "config.json").read_text())
+    selected = config["fit"]["tau_schedule"]["selected"]
+    assert [r["run"] for r in config["fit"]["runs"]] == [f"grid/{selected}/runs/{s}"
+                                                         for s in (0, 1)]
+    assert len(config["fit"]["generalization_scores"]) == 2  # the reference of the vote
+    phi1 = load_matrix(config["spaces"][0]["file"])
+    np.testing.assert_array_equal(load_model(out).predict(phi1), np.load(out / "labels.npy"))
+
+
 def test_run_images_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = cifar_folder(tmp_path / "cifar", per_class=6, classes=3)
     dino, clip = tiny_dinov2(tmp_path / "dino"), tiny_clip(tmp_path / "clip")
@@ -390,8 +426,9 @@ def test_run_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         f"{data}: has 20 rows, fewer than --k 30")
     assert "give two different spaces" in error_line(
         base + ["--k", "3", "--spaces", "tfidf", "tfidf"], capsys)
-    assert error_line(base + ["--k", "3", "--spaces", "tfidf", "minilm", "--tau-end", "0"],
-                      capsys) == "--tau-end 0: must be > 0"
+    _, err = run_cli(base + ["--k", "3", "--spaces", "tfidf", "minilm", "--tau-end", "0"],
+                     capsys, code=2)
+    assert "argument --tau-end: '0' must be auto, none or a number > 0" in err
     bad_truth = tmp_path / "truth.npy"
     np.save(bad_truth, np.zeros(7, dtype=np.int64))
     assert error_line(base + ["--k", "3", "--spaces", "tfidf", "minilm", "--truth", bad_truth],

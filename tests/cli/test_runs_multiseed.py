@@ -4,6 +4,7 @@ workers die with their parent."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -72,6 +73,43 @@ def test_python_api_equals_fit_seeds(
     again = fit_seeds(phi1, phi2, K, [0, 1, 2], overrides=TINY_HYPER,
                       score=ScoreOptions(n_folds=3), out=api)
     assert all(run.reused for run in again.runs)
+
+
+class _FixedScores:
+    """A select scorer that prefers the labeling at a given position (no fold noise)."""
+
+    def __init__(self, best: int):
+        self.best = best
+        self.calls: list[int] = []
+
+    def score_many(self, labelings: list[np.ndarray]) -> list[float]:
+        self.calls.append(len(labelings))
+        return [1.0 if i == self.best else 0.0 for i in range(len(labelings))]
+
+
+def test_select_scorer_ranks_the_grid(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    phi1, phi2 = rng.normal(size=(60, D1)), rng.normal(size=(60, D2))
+    grid = [{"tau_end": None}, {"tau_end": 0.05}]
+    for best in (0, 1):
+        scorer = _FixedScores(best)
+        result = fit_seeds(phi1, phi2, K, [0], overrides=TINY_HYPER, grid=grid,
+                           select_scorer=scorer, out=tmp_path / str(best))
+        # Every configuration is scored by the select scorer (one call, both combinations),
+        # the run of the one it prefers is the result, and a lone seed needs no
+        # generalization score.
+        assert scorer.calls == [2]
+        assert result.selected == ["tauendnone", "tauend0.05"][best]
+        assert [run.name for run in result.runs] == [f"grid/{result.selected}/runs/0"]
+        assert result.runs[0].score is None
+        np.testing.assert_array_equal(result.labels_, result.runs[0].labels)
+        rows = (tmp_path / str(best) / "select.csv").read_text().splitlines()
+        assert rows[0] == "config,tau_end,runs,score,selected"
+        assert rows[1 + best].endswith(",1,1") and rows[2 - best].endswith(",0,0")
+    # Each configuration reached its run: the scheduled one ends at its tau_end.
+    for config, tau in (("tauendnone", 0.3), ("tauend0.05", 0.05)):
+        history = (tmp_path / "0" / "grid" / config / "runs" / "0" / "history.jsonl")
+        assert json.loads(history.read_text().splitlines()[-1])["tau"] == pytest.approx(tau)
 
 
 def _children(pid: int) -> list[int]:

@@ -61,8 +61,10 @@ def add_commands(sub: Any) -> None:
         "run", parents=[output_parent(quiet=False)],
         help="raw texts or images -> embeddings -> HUME -> labels and a cluster report",
         description="Embed the input in two spaces (cached), search for the labeling with "
-        "HUME's fast preset (one run per seed in DIR/runs/<seed>/, combined by majority vote; "
-        "alignment.json lets predict --model DIR label new rows), and write labels.npy, "
+        "HUME's fast preset (one run per seed and tau schedule in "
+        "DIR/grid/<schedule>/runs/<seed>/, DIR/runs/<seed>/ with a single schedule; the "
+        "seeds combined by majority vote; alignment.json lets predict --model DIR label new "
+        "rows), and write labels.npy, "
         "config.json, clusters.json, report.md and report.html (cluster sizes and most "
         "typical members; metrics.json with --truth) to --out.",
     )
@@ -101,11 +103,13 @@ def add_commands(sub: Any) -> None:
                      "median single-run ACC +1.0 / +0.2 / -0.1 / +1.6 / +0.8 and NMI up on all "
                      "five shared text sets, docs/results/report_run.md; MNIST ssl / hog +5.5, "
                      "CIFAR-10 -0.3 and +0.3, docs/images.md)")
-    run.add_argument("--tau-end", type=finite_float, metavar="X",
-                     help="opt-in: lower tau geometrically from the preset's to X over the "
-                     "search (HUME(tau_end=X)). 0.1, texts, minilm / tfidf, 5 seeds: median "
-                     "ACC up on TREC (+5.4), AG News (+1.7), StackOverflow (+1.1), equal on "
-                     "biomedical, down on intent data (Banking77 -3.9); docs/method.md")
+    run.add_argument("--tau-end", type=tau_end_value, default="auto", metavar="auto|none|X",
+                     help="the tau schedule. auto (default): fit with constant tau and with tau "
+                     f"lowered to {AUTO_TAU_END:g} over the search, and keep the combination "
+                     "that is more learnable in both spaces (humelabel.runs.learnability; "
+                     "select.csv; twice the fitting time). none: constant tau only. X: lower "
+                     "tau geometrically from the preset's to X (HUME(tau_end=X)) only. "
+                     "Measured: docs/method.md, \"Choosing the tau schedule\"")
     run.add_argument("--top", type=positive_int, default=10, metavar="N",
                      help="typical members shown per cluster (default: %(default)s)")
     run.add_argument("--cache-dir", metavar="DIR",
@@ -119,6 +123,19 @@ def add_commands(sub: Any) -> None:
 
 #: HUME preset of ``humelabel run``, and the files of its report (next to the combination's).
 RUN_PRESET = "fast"
+#: ``--tau-end auto``: the scheduled candidate's final tau (the constant one keeps the
+#: preset's tau); the schedule measured on the shared text data (docs/method.md).
+AUTO_TAU_END = 0.1
+
+
+def tau_end_value(text: str) -> str | float:
+    """argparse type of ``--tau-end``: ``auto``, ``none`` or a number > 0."""
+    if text in ("auto", "none"):
+        return text
+    value = finite_float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be auto, none or a number > 0")
+    return value
 
 
 RUN_REPORT_FILES = ("clusters.json", "report.md", "report.html", "metrics.json", "refined.npy",
@@ -133,8 +150,6 @@ def _validate_run(args: argparse.Namespace) -> None:
                          "give two different spaces (HUME needs two views of the data)")
     if args.truth is not None and args.truth_column is not None:
         raise CliError("give --truth or --truth-column, not both")
-    if args.tau_end is not None and not args.tau_end > 0:
-        raise InputError(f"--tau-end {args.tau_end:g}", "must be > 0")
     resolve_device_dtype(embed_options(args, normalize=False))
     if not is_multi_seed_dir(args.out):  # else its finished seeds are reused
         check_output_dir(args.out, args.overwrite, "run", _run_inputs(args))
@@ -235,9 +250,16 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         args.k = selection.k_
         progress(args.quiet, f"chose k = {args.k} (k_selection.csv)")
     progress(args.quiet, f"fitting HUME (k={args.k}, preset {RUN_PRESET}, {len(seeds)} seeds)")
+    grid, scorer = None, None
+    if args.tau_end == "auto":
+        from ..runs.learnability import LearnabilityScorer
+
+        grid = [{"tau_end": None}, {"tau_end": AUTO_TAU_END}]
+        scorer = LearnabilityScorer().fit(matrices)
     result = fit_seeds(matrices[0], matrices[1], args.k, seeds, out=args.out,
                        overwrite=args.overwrite, preset=RUN_PRESET, device=args.device,
-                       overrides=_overrides(args), files=files, argv=argv,
+                       overrides=_overrides(args), files=files, argv=argv, grid=grid,
+                       select_scorer=scorer,
                        protect=_run_inputs(args),
                        score=ScoreOptions(n_folds=min(10, max(2, n // args.k))),
                        verbose=not args.quiet, save=False, backend=args.backend,
@@ -248,7 +270,12 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.refine:
         progress(args.quiet, "refining the combination over both spaces")
         refined = labels = refine_labels(matrices, result.labels_)
+    if grid is not None:
+        progress(args.quiet, f"tau schedule: kept {result.selected} (select.csv)")
     fit_info = {"preset": RUN_PRESET, "overrides": _overrides(args),
+                "tau_schedule": (None if grid is None else
+                                 {"candidates": grid, "selected": result.selected,
+                                  "score": "LearnabilityScorer"}),
                 "device_requested": args.device,
                 "seeds_requested": list(seeds), **result.record()}
     metrics = evaluate(truth, labels) if truth is not None else None
@@ -299,4 +326,4 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def _overrides(args: argparse.Namespace) -> dict[str, float]:
     """The hyperparameters ``run`` sets on top of its preset."""
-    return {} if args.tau_end is None else {"tau_end": args.tau_end}
+    return {"tau_end": args.tau_end} if isinstance(args.tau_end, float) else {}

@@ -38,7 +38,7 @@ from .outputs import (
     top_level_writers,
 )
 from .scoring import ScoreOptions, cached_score, score_key
-from .select import SELECT_COLUMNS, select, select_metrics, tag
+from .select import select, select_columns, select_metrics, tag
 from .tasks import BACKENDS, Task, do_task, run_tasks
 
 __all__ = ["BACKENDS", "MultiSeedResult", "ScoreOptions", "SeedRun", "Task", "do_task",
@@ -97,6 +97,7 @@ class MultiSeedResult:
     select_rows: list[dict[str, Any]] | None = None
     selected: str | None = None
     backend: str = "local"
+    select_score: str = "generalization score"
 
     @property
     def labels_(self) -> np.ndarray:
@@ -137,6 +138,7 @@ class MultiSeedResult:
         }
         if self.configs is not None:
             config["grid"] = self.configs
+            config["select_score"] = self.select_score
             config["selected"] = {"config": self.selected,
                                   **next(c for c in self.configs if tag(c) == self.selected)}
         return config
@@ -169,8 +171,8 @@ class MultiSeedResult:
         extra = {}
         metrics = self.metrics
         if self.select_rows is not None:
-            columns = SELECT_COLUMNS + (["acc", "nmi", "ari"] if self.inputs.truth is not None
-                                        else [])
+            columns = select_columns(self.configs or []) + (
+                ["acc", "nmi", "ari"] if self.inputs.truth is not None else [])
             extra[SELECT_CSV] = csv_text(self.select_rows, columns)
         writers = top_level_writers(self.ensemble, self.runs_csv(), self.alignment(), metrics,
                                     config if config is not None else self.config(), extra)
@@ -201,7 +203,7 @@ def fit_seeds(
     files: dict[str, dict[str, Any]] | None = None, argv: Sequence[str] | None = None,
     protect: Sequence[str] = (), verbose: bool = False,
     progress: Callable[[str], None] | None = None, save: bool = True,
-    backend: str = "local", address: str | None = None,
+    backend: str = "local", address: str | None = None, select_scorer: Any = None,
 ) -> MultiSeedResult:
     """Fit HUME once per seed (per configuration of ``grid``) and combine the runs.
 
@@ -222,6 +224,9 @@ def fit_seeds(
             (:mod:`humelabel.runs.ray_backend`; needs ``pip install 'humelabel[ray]'``).
         grid: configurations (dicts of hyperparameters) to select from by the score of
             their combined labeling (:mod:`humelabel.runs.select`).
+        select_scorer: what scores the grid's combined labelings instead of the
+            generalization score: an object with ``score_many(labelings) -> list[float]``,
+            e.g. a fitted :class:`humelabel.runs.learnability.LearnabilityScorer`.
         score: the generalization score's settings; files: input records for config.json
             (default: checksums of the arrays); argv: the command, for provenance;
             protect: files the outputs must never replace; progress: called with messages.
@@ -246,6 +251,10 @@ def fit_seeds(
     record = inputs.files[inputs.eval_role]
     key = score_key(score, record["sha256"], record.get("key"))
     n_eval = inputs.eval_phi2.shape[0]
+    # Runs need the generalization score only to pick each combination's reference run: not
+    # for a lone run, nor for one seed per configuration when select_scorer ranks the grid.
+    needs_scores = not ((grid is None and len(runs) == 1)
+                        or (select_scorer is not None and len(seeds) == 1))
     tasks: list[Task] = []
     for run in runs:  # which runs exist already, and do they match? (before any work)
         if run.run_dir is not None and run.run_dir.exists():
@@ -254,7 +263,7 @@ def fit_seeds(
             if found is not None:
                 run.labels, run.reused = found, True
                 run.score = cached_score(run.run_dir, key, found)
-                if run.score is None and not (grid is None and len(runs) == 1):
+                if run.score is None and needs_scores:
                     tasks.append(Task(name=run.name, run_dir=str(run.run_dir), labels=found))
                 continue
         tasks.append(Task(name=run.name, seed=run.seed, overrides=run.overrides, fit=True,
@@ -267,8 +276,7 @@ def fit_seeds(
         "verbose": verbose and jobs == 1 and backend == "local",
         "out": os.path.abspath(out) if out else None,
     }
-    lone = grid is None and len(runs) == 1
-    if (tasks and not lone) or grid is not None:
+    if (tasks and needs_scores) or (grid is not None and select_scorer is None):
         state["scorer"] = score.scorer(inputs.eval_phi2)  # whitened once for every run
     say = progress or (lambda message: None)
     where = f"jobs {jobs}" if backend == "local" else f"on Ray ({address or 'local cluster'})"
@@ -293,11 +301,17 @@ def fit_seeds(
         run_tasks(tasks, jobs, state, on_done, backend, address)
         if grid is not None:
             members = {tag(c): ([r.labels for r in runs if r.config_tag == tag(c)],
-                                [r.score for r in runs if r.config_tag == tag(c)])
+                                [0.0 if r.score is None else r.score
+                                 for r in runs if r.config_tag == tag(c)])
                        for c in grid}
-            select_rows, selected, combined = select(
-                grid, members, n_classes,
-                lambda labs: score_labelings(labs, state, jobs, backend, address), truth)
+            if select_scorer is not None:
+                say(f"scoring {len(grid)} configurations with {type(select_scorer).__name__}")
+                select_rows, selected, combined = select(
+                    grid, members, n_classes, select_scorer.score_many, truth, score_all=True)
+            else:
+                select_rows, selected, combined = select(
+                    grid, members, n_classes,
+                    lambda labs: score_labelings(labs, state, jobs, backend, address), truth)
     chosen = [run for run in runs if run.config_tag == selected]
     ens = combine_labelings([r.labels for r in chosen],
                             [0.0 if r.score is None else r.score for r in chosen],
@@ -312,7 +326,9 @@ def fit_seeds(
         runs=chosen, ensemble=ens, all_runs=runs, n_classes=n_classes, seeds=list(seeds),
         settings=settings, inputs=inputs, score_key=key, jobs=jobs,
         seconds=time.perf_counter() - start, metrics=metrics, configs=grid,
-        select_rows=select_rows, selected=selected, backend=backend)
+        select_rows=select_rows, selected=selected, backend=backend,
+        select_score=("generalization score" if select_scorer is None
+                      else type(select_scorer).__name__))
     if out_path is not None and save:
         result.save(out_path)
     return result

@@ -16,12 +16,13 @@ from ..core.presets import resolve
 from .ensemble import Ensemble, combine_labelings
 from .outputs import spearman
 
-__all__ = ["SELECT_COLUMNS", "SELECT_FACTORS", "grid", "select", "select_metrics", "tag"]
+__all__ = ["SELECT_COLUMNS", "SELECT_FACTORS", "grid", "select", "select_columns",
+           "select_metrics", "tag"]
 
 #: Default factors of the ``--select`` grid, applied to the resolved base values.
 SELECT_FACTORS = {"tau": (0.5, 1.0, 2.0), "entropy_weight": (0.5, 1.0, 2.0),
                   "outer_lr": (0.3, 1.0, 3.0)}
-_GRID_TAGS = {"tau": "tau", "entropy_weight": "ew", "outer_lr": "lr"}
+_GRID_TAGS = {"tau": "tau", "entropy_weight": "ew", "outer_lr": "lr", "tau_end": "tauend"}
 
 #: Columns of select.csv (then acc, nmi, ari with truth).
 SELECT_COLUMNS = ["config", "tau", "entropy_weight", "outer_lr", "runs", "score", "selected"]
@@ -50,27 +51,40 @@ def grid(preset: str, overrides: dict[str, Any],
             for t in axes["tau"] for e in axes["entropy_weight"] for lr in axes["outer_lr"]]
 
 
-def tag(config: dict[str, float]) -> str:
-    """Folder name of a configuration, e.g. ``tau0.3_ew10_lr0.01``."""
-    return "_".join(f"{_GRID_TAGS[name]}{value:.6g}" for name, value in config.items())
+def tag(config: dict[str, float | None]) -> str:
+    """Folder name of a configuration, e.g. ``tau0.3_ew10_lr0.01`` or ``tauendnone`` (a
+    hyperparameter left at None, i.e. off)."""
+    return "_".join(f"{_GRID_TAGS.get(name, name)}"
+                    f"{'none' if value is None else format(value, '.6g')}"
+                    for name, value in config.items())
+
+
+def select_columns(configs: Sequence[dict[str, Any]]) -> list[str]:
+    """Columns of select.csv for ``configs``: the config's tag, every hyperparameter that
+    appears in them, then runs, score and selected (acc, nmi, ari follow with truth)."""
+    names = list(dict.fromkeys(name for config in configs for name in config))
+    return ["config", *names, "runs", "score", "selected"]
 
 
 def select(configs: Sequence[dict[str, float]], members: dict[str, tuple[list[np.ndarray],
            list[float]]], n_classes: int, score_many: Callable[[list[np.ndarray]], list[float]],
-           truth: np.ndarray | None = None
+           truth: np.ndarray | None = None, *, score_all: bool = False
            ) -> tuple[list[dict[str, Any]], str, dict[str, Ensemble]]:
     """Score every configuration's combined labeling; return select.csv rows, the best
     configuration's tag and every configuration's combination.
 
     ``members[tag]`` holds that configuration's labelings (each (n,)) and their scores;
     ``score_many`` scores labelings (the votes of configurations with several runs; a single
-    run's vote is the run, whose score is known). Ties go to the first configuration.
+    run's vote is the run, whose score is known; with ``score_all`` every configuration's
+    vote is scored by ``score_many``, for a score other than the runs'). Ties go to the first
+    configuration.
     """
     combined = {}
     for config in configs:
         labelings, scores = members[tag(config)]
         combined[tag(config)] = combine_labelings(labelings, scores, n_classes=n_classes)
-    voted = [name for name, (labelings, _) in members.items() if len(labelings) > 1]
+    voted = [name for name, (labelings, _) in members.items()
+             if score_all or len(labelings) > 1]
     scores = dict(zip(voted, score_many([combined[name].labels for name in voted]),
                       strict=True))
     rows = []

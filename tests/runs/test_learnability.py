@@ -1,0 +1,58 @@
+"""The learnability score: a labeling learnable in every space scores above one learnable in
+one space only, which scores above a random one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from humelabel.runs.learnability import LearnabilityScorer
+
+
+def two_views(n: int = 300, k: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray,
+                                                                  np.ndarray]:
+    """Two views of k well separated Gaussian classes ((n, 8), (n, 6)) and the classes (n,)."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % k
+    a = rng.normal(size=(k, 8)) * 4
+    x1 = a[y] + rng.normal(size=(n, 8))
+    b = rng.normal(size=(k, 6)) * 4
+    x2 = b[y] + rng.normal(size=(n, 6))
+    return x1, x2, y
+
+
+def test_orders_labelings_by_how_many_spaces_learn_them() -> None:
+    x1, x2, y = two_views()
+    rng = np.random.default_rng(1)
+    noise = rng.normal(size=x1.shape)  # a view that knows nothing about y
+    scorer = LearnabilityScorer().fit([x1, x2])
+    one_view = LearnabilityScorer().fit([x1, noise])
+    random_labels = rng.permutation(y)
+    true, random = scorer.score(y), scorer.score(random_labels)
+    half = one_view.score(y)
+    # Separated classes are learned almost perfectly in each space; a random labeling near
+    # chance (1/3): the orders are far beyond fold noise.
+    assert true > half > random
+    assert true > 0.9 and random < 0.5
+    spaces = scorer.space_scores(y)
+    assert len(spaces) == 2 and true == pytest.approx(np.mean(spaces))
+
+
+def test_deterministic_and_invariant_to_label_ids() -> None:
+    x1, x2, y = two_views(seed=2)
+    scorer = LearnabilityScorer().fit([x1, x2])
+    relabeled = np.array([5, 9, 7])[y]  # other ids, same partition
+    assert scorer.score(y) == scorer.score(y) == scorer.score(relabeled)
+    assert scorer.score_many([y, relabeled]) == [scorer.score(y)] * 2
+
+
+def test_degenerate_and_bad_input() -> None:
+    x1, x2, y = two_views(n=60)
+    scorer = LearnabilityScorer().fit([x1, x2])
+    assert scorer.score(np.zeros(60, dtype=int)) == 0.0  # one class: nothing to learn
+    with pytest.raises(ValueError, match="labels must have 60 rows"):
+        scorer.score(y[:10])
+    with pytest.raises(ValueError, match="same rows"):
+        LearnabilityScorer().fit([x1, x2[:10]])
+    with pytest.raises(ValueError, match="n_folds >= 2"):
+        LearnabilityScorer(n_folds=1).fit([x1])
