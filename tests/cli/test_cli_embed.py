@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from embed_helpers import (
 
 from humelabel.analysis.metrics import evaluate
 from humelabel.cli import main
+from humelabel.cli.run import jobs_value, resolve_jobs
 from humelabel.embed import images as images_mod
 from humelabel.embed.store import partial_dir
 from humelabel.io import load_matrix
@@ -378,9 +380,10 @@ def test_run_auto_schedule_with_seeds(tmp_path: Path,
     data, _ = trec_rows(tmp_path, 120)
     out = tmp_path / "run"
     minilm_path()
-    run_cli(["run", "--input", data, "--k", "3", "--spaces", "tfidf", "minilm", "--out", out,
-             "--cache-dir", tmp_path / "cache", "--quiet", "--tfidf-dim", "32", "--seeds",
-             "0-1", "--no-refine"], capsys)
+    argv = ["run", "--input", data, "--k", "3", "--spaces", "tfidf", "minilm", "--cache-dir",
+            tmp_path / "cache", "--quiet", "--tfidf-dim", "32", "--seeds", "0-1", "--no-refine",
+            "--device", "cpu"]
+    run_cli([*argv, "--out", out, "--jobs", "2"], capsys)
     rows = list(csv.DictReader((out / "select.csv").read_text().splitlines()))
     assert [(r["config"], r["runs"]) for r in rows] == [("tauendnone", "2"), ("tauend0.1", "2")]
     config = json.loads((out / "config.json").read_text())
@@ -390,6 +393,22 @@ def test_run_auto_schedule_with_seeds(tmp_path: Path,
     assert len(config["fit"]["generalization_scores"]) == 2  # the reference of the vote
     phi1 = load_matrix(config["spaces"][0]["file"])
     np.testing.assert_array_equal(load_model(out).predict(phi1), np.load(out / "labels.npy"))
+    # The four runs fitted in two processes give the labels of one process.
+    run_cli([*argv, "--out", tmp_path / "one", "--jobs", "1"], capsys)
+    np.testing.assert_array_equal(np.load(tmp_path / "one" / "labels.npy"),
+                                  np.load(out / "labels.npy"))
+    assert (tmp_path / "one" / "select.csv").read_text() == (out / "select.csv").read_text()
+
+
+def test_run_jobs_default() -> None:
+    # auto: 2 processes on a CPU with 2 or more cores (the two tau candidates side by side),
+    # 1 on an accelerator or an unusable device; a number is taken as given.
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+    assert resolve_jobs("auto", "cpu") == min(2, cores)
+    assert resolve_jobs(3, "cpu") == 3
+    assert resolve_jobs("auto", "no_such_device") == 1
+    assert jobs_value("AUTO") == "auto" and jobs_value("4") == 4
 
 
 def test_run_images_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

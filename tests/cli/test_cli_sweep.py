@@ -366,6 +366,8 @@ def _cases() -> list:
     add("run", "seeds5-2", run_argv(**{"--seeds": "5-2"}), "out")
     add("run", "seedsabc", run_argv(**{"--seeds": "abc"}), "out")
     add("run", "top0", run_argv(**{"--top": "0"}), "out")
+    add("run", "jobs0", run_argv(**{"--jobs": "0"}), "out")
+    add("run", "jobs-abc", run_argv(**{"--jobs": "abc"}), "out")
     add("run", "tfidf-dim0", run_argv(**{"--tfidf-dim": "0"}), "out")
     add("ensemble", "run-dir-missing", ensemble_argv(RUN_DIR="missing"), "out")
     add("ensemble", "run-dir-not-a-run", ensemble_argv(RUN_DIR="a_dir"), "out")

@@ -94,6 +94,11 @@ def add_commands(sub: Any) -> None:
     run.add_argument("--seeds", type=seed_list, metavar="LIST",
                      help="seeds to run and combine, e.g. 0-9 or 0,3,5-7 (instead of --seed); "
                      "each seed's run is kept in DIR/runs/<seed>/ and reused when run again")
+    run.add_argument("--jobs", type=jobs_value, default="auto", metavar="auto|N",
+                     help="runs fitted in parallel processes, one torch thread each; the "
+                     "labels do not depend on it. auto (default): 2 on a CPU with 2 or more "
+                     "cores (the two candidates of --tau-end auto side by side), else 1. "
+                     "Each process holds its own copy of both spaces")
     add_backend_options(run)
     run.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
                      help="relabel the combination by cross-fitted logistic regression on "
@@ -107,9 +112,10 @@ def add_commands(sub: Any) -> None:
                      help="the tau schedule. auto (default): fit with constant tau and with tau "
                      f"lowered to {AUTO_TAU_END:g} over the search, and keep the combination "
                      "that is more learnable in both spaces (humelabel.runs.learnability; "
-                     "select.csv; twice the fitting time). none: constant tau only. X: lower "
-                     "tau geometrically from the preset's to X (HUME(tau_end=X)) only. "
-                     "Measured: docs/method.md, \"Choosing the tau schedule\"")
+                     "select.csv; twice the fitting, side by side with --jobs 2). none: "
+                     "constant tau only. X: lower tau geometrically from the preset's to X "
+                     "(HUME(tau_end=X)) only. Measured: docs/method.md, "
+                     "\"Choosing the tau schedule\"")
     run.add_argument("--top", type=positive_int, default=10, metavar="N",
                      help="typical members shown per cluster (default: %(default)s)")
     run.add_argument("--cache-dir", metavar="DIR",
@@ -140,6 +146,29 @@ def tau_end_value(text: str) -> str | float:
 
 RUN_REPORT_FILES = ("clusters.json", "report.md", "report.html", "metrics.json", "refined.npy",
                     "k_selection.csv", "k_selection.png")
+
+
+def jobs_value(text: str) -> str | int:
+    """``--jobs``: ``auto`` or a positive number of processes."""
+    return "auto" if text.strip().lower() == "auto" else positive_int(text)
+
+
+def resolve_jobs(jobs: str | int, device: str) -> int:
+    """Processes for the runs: ``jobs`` itself, or for ``auto`` 2 when the fits run on a CPU
+    with at least 2 usable cores (a fit is one torch thread: two side by side take about
+    the wall time of one) and 1 otherwise (an accelerator, or one core)."""
+    if jobs != "auto":
+        return int(jobs)
+    from ..core.device import resolve_device
+
+    try:
+        if resolve_device(device).type != "cpu":
+            return 1
+    except (ValueError, RuntimeError):  # an unusable device: the fit reports it
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+    return min(2, cores)
 
 
 def _validate_run(args: argparse.Namespace) -> None:
@@ -258,6 +287,7 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         scorer = LearnabilityScorer().fit(matrices)
     result = fit_seeds(matrices[0], matrices[1], args.k, seeds, out=args.out,
                        overwrite=args.overwrite, preset=RUN_PRESET, device=args.device,
+                       jobs=resolve_jobs(args.jobs, args.device),
                        overrides=_overrides(args), files=files, argv=argv, grid=grid,
                        select_scorer=scorer,
                        protect=_run_inputs(args),
