@@ -36,6 +36,9 @@ def test_orders_labelings_by_how_many_spaces_learn_them() -> None:
     assert true > 0.9 and random < 0.5
     spaces = scorer.space_scores(y)
     assert len(spaces) == 2 and true == pytest.approx(np.mean(spaces))
+    # Folds fitted in two processes give the same score.
+    parallel = LearnabilityScorer(n_jobs=2).fit([x1, x2])
+    assert parallel.score_many([y, random_labels]) == [true, random]
 
 
 def test_deterministic_and_invariant_to_label_ids() -> None:

@@ -95,9 +95,10 @@ def add_commands(sub: Any) -> None:
                      help="seeds to run and combine, e.g. 0-9 or 0,3,5-7 (instead of --seed); "
                      "each seed's run is kept in DIR/runs/<seed>/ and reused when run again")
     run.add_argument("--jobs", type=jobs_value, default="auto", metavar="auto|N",
-                     help="runs fitted in parallel processes, one torch thread each; the "
-                     "labels do not depend on it. auto (default): 2 on a CPU with 2 or more "
-                     "cores (the two candidates of --tau-end auto side by side), else 1. "
+                     help="parallel processes for the runs (one torch thread each) and for "
+                     "the folds of the scoring and refinement; the labels do not depend on it. "
+                     "auto (default): 2 where there are 2 or more cores (the two candidates "
+                     "of --tau-end auto side by side), else 1; runs on an accelerator: 1. "
                      "Each process holds its own copy of both spaces")
     add_backend_options(run)
     run.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
@@ -280,11 +281,12 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         progress(args.quiet, f"chose k = {args.k} (k_selection.csv)")
     progress(args.quiet, f"fitting HUME (k={args.k}, preset {RUN_PRESET}, {len(seeds)} seeds)")
     grid, scorer = None, None
+    cpu_jobs = resolve_jobs(args.jobs, "cpu")  # scikit-learn's folds run on the CPU
     if args.tau_end == "auto":
         from ..runs.learnability import LearnabilityScorer
 
         grid = [{"tau_end": None}, {"tau_end": AUTO_TAU_END}]
-        scorer = LearnabilityScorer().fit(matrices)
+        scorer = LearnabilityScorer(n_jobs=cpu_jobs).fit(matrices)
     result = fit_seeds(matrices[0], matrices[1], args.k, seeds, out=args.out,
                        overwrite=args.overwrite, preset=RUN_PRESET, device=args.device,
                        jobs=resolve_jobs(args.jobs, args.device),
@@ -299,7 +301,7 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     refined = None
     if args.refine:
         progress(args.quiet, "refining the combination over both spaces")
-        refined = labels = refine_labels(matrices, result.labels_)
+        refined = labels = refine_labels(matrices, result.labels_, n_jobs=cpu_jobs)
     if grid is not None:
         progress(args.quiet, f"tau schedule: kept {result.selected} (select.csv)")
     fit_info = {"preset": RUN_PRESET, "overrides": _overrides(args),

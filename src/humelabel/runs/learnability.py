@@ -44,17 +44,20 @@ class LearnabilityScorer:
         C: inverse L2 penalty (scikit-learn's convention) on L2-normalised rows.
         random_state: seed of the fold shuffling (the same folds for every labeling).
         max_iter: L-BFGS iteration limit per fit.
+        n_jobs: processes for the folds (joblib's convention, ``None``: one); the score does
+            not depend on it.
 
     Attributes:
         spaces_: list of (n, d_i) float32 L2-normalised spaces, set by :meth:`fit`.
     """
 
     def __init__(self, n_folds: int = LEARNABILITY_FOLDS, *, C: float = REFINE_C,  # noqa: N803
-                 random_state: int = 0, max_iter: int = 300):
+                 random_state: int = 0, max_iter: int = 300, n_jobs: int | None = None):
         self.n_folds = n_folds
         self.C = C
         self.random_state = random_state
         self.max_iter = max_iter
+        self.n_jobs = n_jobs
 
     def fit(self, spaces: Sequence[ArrayLike]) -> LearnabilityScorer:
         """Normalise the spaces ((n, d_i) each, the same n) once for every labeling."""
@@ -86,7 +89,7 @@ class LearnabilityScorer:
             warnings.simplefilter("ignore", ConvergenceWarning)
             for x in self.spaces_:
                 model = LogisticRegression(C=self.C, max_iter=self.max_iter)
-                predicted = cross_val_predict(model, x, lab, cv=folds)
+                predicted = cross_val_predict(model, x, lab, cv=folds, n_jobs=self.n_jobs)
                 scores.append(float((predicted == lab).mean()))
         return scores
 

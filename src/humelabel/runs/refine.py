@@ -34,12 +34,13 @@ REFINE_ITERATIONS = 2
 
 def refine_labels(spaces: Sequence[np.ndarray], labels: np.ndarray, *, C: float = REFINE_C,
                   iterations: int = REFINE_ITERATIONS, folds: int = 5,
-                  random_state: int = 0) -> np.ndarray:
+                  random_state: int = 0, n_jobs: int | None = None) -> np.ndarray:
     """Relabel ``labels`` (n,) by cross-fitted logistic regression on all ``spaces`` ((n, d_i)
     each; rows L2-normalised per space, then side by side); returns (n,) int64.
 
     Classes keep their ids; a class with fewer rows than ``folds`` keeps its rows' labels
-    fixed (its rows cannot be split into the folds).
+    fixed (its rows cannot be split into the folds). ``n_jobs``: processes for the folds
+    (joblib's convention); the result does not depend on it.
     """
     labels = np.asarray(labels, dtype=np.int64)
     if labels.ndim != 1 or any(np.shape(x)[0] != labels.shape[0] for x in spaces):
@@ -56,5 +57,6 @@ def refine_labels(spaces: Sequence[np.ndarray], labels: np.ndarray, *, C: float 
         cv = StratifiedKFold(folds, shuffle=True, random_state=random_state)
         model = LogisticRegression(C=C, max_iter=300)
         current = current.copy()
-        current[movable] = cross_val_predict(model, x[movable], current[movable], cv=cv)
+        current[movable] = cross_val_predict(model, x[movable], current[movable], cv=cv,
+                                              n_jobs=n_jobs)
     return current
