@@ -16,16 +16,12 @@ from ..core.presets import resolve
 from .ensemble import Ensemble, combine_labelings
 from .outputs import spearman
 
-__all__ = ["SELECT_COLUMNS", "SELECT_FACTORS", "grid", "select", "select_columns",
-           "select_metrics", "tag"]
+__all__ = ["SELECT_FACTORS", "grid", "select", "select_columns", "select_metrics", "tag"]
 
 #: Default factors of the ``--select`` grid, applied to the resolved base values.
 SELECT_FACTORS = {"tau": (0.5, 1.0, 2.0), "entropy_weight": (0.5, 1.0, 2.0),
                   "outer_lr": (0.3, 1.0, 3.0)}
 _GRID_TAGS = {"tau": "tau", "entropy_weight": "ew", "outer_lr": "lr", "tau_end": "tauend"}
-
-#: Columns of select.csv (then acc, nmi, ari with truth).
-SELECT_COLUMNS = ["config", "tau", "entropy_weight", "outer_lr", "runs", "score", "selected"]
 
 
 def grid(preset: str, overrides: dict[str, Any],
