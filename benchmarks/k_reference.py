@@ -7,12 +7,12 @@ outer steps of the fast preset) on the data and two on a reference drawn from a 
 the data's joint covariance of phi1 and phi2 (no clusters, the same linear structure; the
 reference of M3C, John et al. 2020, and of Clest, Dudoit & Fridlyand 2002). Labelings are
 cached in benchmarks/work/kref/. Criteria per k: the agreement (AMI, ARI) of the two seeds on
-the data, on the reference, and their difference; the page lists each criterion's pick.
+the data, on the reference, and their difference, printed with each criterion's pick.
 
 Usage::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/k_reference.py --datasets trec digits \\
-        [--iterations 40] [--out FILE]
+        [--iterations 40] [--no-ref] [--swap]
 """
 
 from __future__ import annotations
