@@ -15,10 +15,18 @@ is that sum (short runs plus the full run at the chosen k) over the time of the 
 the true k, all measured by this script on the same machine; "run equivalents" counts outer
 steps instead (short-run steps / full-run steps, plus 1), free of machine load.
 
+``--views run`` takes the views of ``humelabel run`` instead (MiniLM / TF-IDF; the digits
+demo its own), caches under benchmarks/work/ksel_run/ and reuses the short runs of
+``benchmarks/k_reference.py`` (benchmarks/work/kref/, the same seeds and settings, labels
+only: their seconds are unknown, so the wall cost is then left out); ``--criterion`` picks
+choose_k's criterion. Results go to k_selection_run_<criterion>.{md,json} and
+k_selection_run_<criterion>_<name>.png.
+
 Usage::
 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/k_selection.py \
         [--datasets digits trec ag_news stackoverflow banking77 biomedical] [--k-range 2-150]
+        [--views mpnet|run] [--criterion cross_view|joint]
 """
 
 from __future__ import annotations
@@ -38,7 +46,10 @@ from sklearn.mixture import GaussianMixture
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import RESULTS, stamp, write_results  # noqa: E402
-from k_sweep import SWEEP, load, path  # noqa: E402
+from k_sweep import SWEEP, path  # noqa: E402
+from k_sweep import load as load_mpnet  # noqa: E402
+from schedule_choice import load as load_run  # noqa: E402
+from textdata import WORK  # noqa: E402
 
 from humelabel import HUME  # noqa: E402
 from humelabel.analysis.metrics import cluster_accuracy  # noqa: E402
@@ -47,6 +58,8 @@ from humelabel.core.presets import resolve  # noqa: E402
 from humelabel.runs import choose_k as ck  # noqa: E402
 
 DATASETS = ("digits", "trec", "ag_news", "stackoverflow", "banking77", "biomedical")
+#: Cache of the ``--views run`` runs, and the short runs of benchmarks/k_reference.py.
+RUN_CACHE, KREF = WORK / "ksel_run", WORK / "kref"
 
 
 class CachedRun:
@@ -56,8 +69,9 @@ class CachedRun:
     the views exchanged."""
 
     def __init__(self, name: str, k: int, iterations: int | None, seed: int, log: list,
-                 phi1: np.ndarray | None = None):
+                 phi1: np.ndarray | None = None, views: str = "mpnet"):
         self.name, self.k, self.seed, self.log, self.phi1 = name, k, seed, log, phi1
+        self.views = views
         self.iterations = iterations
         full = resolve("fast", {})["iterations"]
         self.params_ = {"iterations": iterations if iterations is not None else full}
@@ -67,13 +81,20 @@ class CachedRun:
         self.file = (path(self.name, self.iterations, self.k, self.seed, swap)
                      if self.iterations is not None
                      else SWEEP / f"{self.name}-full-k{self.k}-s{self.seed}.npz")
+        if self.views == "run":
+            self.file = RUN_CACHE / self.file.name
+            kref = KREF / (f"{self.name.replace(':', '_')}-{'swap' if swap else 'data'}-"
+                           f"{self.iterations}-k{self.k}-s{self.seed}.npy")
+            if self.iterations is not None and kref.exists() and not self.file.exists():
+                RUN_CACHE.mkdir(parents=True, exist_ok=True)
+                np.savez(self.file, labels=np.load(kref), seconds=float("nan"))
         if not self.file.exists():
             t0 = time.perf_counter()
             est = HUME(self.k, random_state=self.seed, device="cpu",
                        **({} if self.iterations is None else
                           {"iterations": self.iterations})).fit(phi1, phi2)
             seconds = time.perf_counter() - t0
-            SWEEP.mkdir(parents=True, exist_ok=True)
+            self.file.parent.mkdir(parents=True, exist_ok=True)
             np.savez(self.file, labels=est.labels_.astype(np.int32), seconds=seconds)
         with np.load(self.file) as z:
             self.labels_ = z["labels"].astype(np.int64)
@@ -100,36 +121,47 @@ def kmeans_choices(phi1: np.ndarray, y: np.ndarray, grid: list[int]) -> dict[str
             "acc_bic_k": acc[bic_k], "silhouette": sil, "bic": bic}
 
 
+#: The short runs per candidate, per criterion.
+SETUP = {"cross_view": "2 short runs (seed 0 labelling phi1, seed 0 labelling phi2)",
+         "joint": "3 short runs (seeds 0 and 1 labelling phi1, seed 0 labelling phi2)"}
+#: phi1 / phi2 per ``--views``.
+VIEWS = {"mpnet": "MiniLM / MPNet (biomedical: MiniLM / TF-IDF; digits its own two)",
+         "run": "MiniLM / TF-IDF, those of `humelabel run` (digits its own two)"}
 def within(k: int, true_k: int) -> bool:
     """Whether k is within 25% of the true k."""
     return abs(k - true_k) <= 0.25 * true_k
 
 
-def run_dataset(name: str, k_range: tuple[int, int]) -> dict[str, Any]:
-    phi1, phi2, y = load(name)
+def run_dataset(name: str, k_range: tuple[int, int], views: str = "mpnet",
+                criterion: str = "cross_view") -> dict[str, Any]:
+    phi1, phi2, y = (load_run if views == "run" else load_mpnet)(name)
     true_k = int(y.max()) + 1
     log: list[tuple[int, int, float, bool]] = []
-    sel = ck.choose_k(phi1, phi2, k_range, make_estimator=lambda k, it, seed: CachedRun(
-        name, k, it, seed, log, phi1))
-    at_true = CachedRun(name, true_k, None, 0, []).fit(phi1, phi2)
+    sel = ck.choose_k(phi1, phi2, k_range, criterion=criterion,
+                      make_estimator=lambda k, it, seed: CachedRun(name, k, it, seed, log,
+                                                                   phi1, views))
+    at_true = CachedRun(name, true_k, None, 0, [], views=views).fit(phi1, phi2)
     select_s = sum(s for _, _, s, _ in log)
     full_steps = at_true.params_["iterations"]
     steps = sum(it for _, it, _, _ in log if it != full_steps)
-    base_file = SWEEP / f"{name}-kmeans-baselines.json"
+    cache = RUN_CACHE if views == "run" else SWEEP
+    base_file = cache / f"{name}-kmeans-baselines.json"
     if not base_file.exists():
+        cache.mkdir(parents=True, exist_ok=True)
         base_file.write_text(json.dumps(kmeans_choices(phi1, y, ck.geometric_grid(
             *sel.k_range))))
     base = json.loads(base_file.read_text())
-    acc_by_k = {int(r["k"]): cluster_accuracy(y, np.load(path(name, r["iterations"], r["k"], 0))
-                                              ["labels"])
+    acc_by_k = {int(r["k"]): cluster_accuracy(y, np.load(
+                    cache / path(name, r["iterations"], r["k"], 0).name)["labels"])
                 for r in sel.table if r["stage"] != "full"}
-    plot_k_selection(sel.table, sel.k_, RESULTS / f"k_selection_{name}.png",
+    prefix = "k_selection" if views == "mpnet" else f"k_selection_run_{criterion}"
+    plot_k_selection(sel.table, sel.k_, RESULTS / f"{prefix}_{name}.png",
                      title=f"{name}: true k = {true_k}, chosen k = {sel.k_}")
     row = {"dataset": name, "n": int(len(y)), "true_k": true_k, "chosen_k": sel.k_,
            "acc_chosen": cluster_accuracy(y, sel.labels_),
            "acc_true_k": cluster_accuracy(y, at_true.labels_),
            "select_s": select_s, "one_run_s": at_true.seconds_,
-           "cost_runs": select_s / at_true.seconds_,
+           "cost_runs": (select_s / at_true.seconds_ if np.isfinite(select_s) else None),
            "run_equivalents": steps / full_steps + 1,
            "short_runs": sum(1 for _, it, _, _ in log if it != full_steps),
            **{key: value for key, value in base.items() if key not in ("silhouette", "bic")},
@@ -137,12 +169,24 @@ def run_dataset(name: str, k_range: tuple[int, int]) -> dict[str, Any]:
                       "silhouette": base["silhouette"], "bic": base["bic"]}}
     print(f"{name}: true {true_k} chosen {sel.k_} ACC {row['acc_chosen']:.3f} vs "
           f"{row['acc_true_k']:.3f}; silhouette {base['silhouette_k']} BIC {base['bic_k']}; "
-          f"cost {row['cost_runs']:.1f} runs ({row['run_equivalents']:.1f} by steps)",
+          f"cost {_runs(row['cost_runs'])} runs ({row['run_equivalents']:.1f} by steps)",
           flush=True)
     return row
 
 
-def page(rows: list[dict[str, Any]], lo: int, hi: int) -> str:
+def _score(row: dict[str, Any]) -> str:
+    """A candidate's score, or the cross-view ARI bound that skipped its last run."""
+    if row["stability"] == "":
+        return f"< {row['cross_ari']:.2f}"
+    return f"{row['stability']:.2f}"
+
+
+def _runs(cost: float | None) -> str:
+    return "n/a" if cost is None else f"{cost:.1f}"
+
+
+def page(rows: list[dict[str, Any]], lo: int, hi: int, views: str = "mpnet",
+         criterion: str = "cross_view") -> str:
     near = sum(within(r["chosen_k"], r["true_k"]) for r in rows)
     acc_ok = sum(100 * (r["acc_true_k"] - r["acc_chosen"]) <= 5 for r in rows)
     error = [abs(r["chosen_k"] - r["true_k"]) / r["true_k"] for r in rows]
@@ -150,19 +194,20 @@ def page(rows: list[dict[str, Any]], lo: int, hi: int) -> str:
                 for e, r in zip(error, rows, strict=True))
     lines = ["# Choosing k without labels", "",
              f"`humelabel.runs.choose_k` over k {lo}-{hi} (capped at rows / 5), defaults: "
-             f"{ck.SEEDS} short runs ({ck.COARSE_ITERATIONS} outer steps of the fast preset) per "
-             f"candidate on a geometric grid (ratio {ck.GRID_RATIO}), one labelling phi1 and "
-             "one labelling phi2 (the views exchanged), criterion the ARI between their "
-             f"labelings (cross-view stability), {ck.FINE} fine candidates around the best, "
+             f"{SETUP[criterion]} ({ck.COARSE_ITERATIONS} outer steps of the fast preset) per "
+             f"candidate on a geometric grid (ratio {ck.GRID_RATIO}), criterion "
+             f"{ck.RULES[criterion]}; views {VIEWS[views]}; {ck.FINE} fine candidates around "
+             "the best, "
              "one full run at the chosen k (seed 0); one thread. ACC is the Hungarian accuracy "
              "(for k != true k unmatched clusters count as wrong). Baselines: k-means on phi1 "
              "(L2-normalised) over the same grid, k of the best silhouette and of the lowest "
              "BIC (spherical GMM); their ACC is that of the k-means labeling. Cost in runs: "
              "'steps' counts outer steps (short-run steps / 300, plus the full run), free of "
              "machine load; 'wall' divides the recorded seconds of all runs by those of the "
-             "full run at the true k, measured while 4-8 processes shared the 2 cores (the "
-             "short runs mostly at the heaviest load), so it is not a reliable ratio. Per "
-             "criterion comparison: [k_criteria.md](k_criteria.md).", "",
+             "full run at the true k, under the machine's load of the moment (at most two "
+             "one-thread processes since 2026-12-04; 4-8 before), n/a when short runs came "
+             "from benchmarks/k_reference.py's cache (no seconds). Per criterion comparison: "
+             "[k_criteria.md](k_criteria.md).", "",
              f"Within 25% of the true k: **{near} of {len(rows)}**; ACC at the chosen k no more "
              f"than 5 points below ACC at the true k: **{acc_ok} of {len(rows)}**; chosen k "
              f"closer to the truth than both baselines' (relative error): **{beats} of "
@@ -174,16 +219,18 @@ def page(rows: list[dict[str, Any]], lo: int, hi: int) -> str:
         lines.append(f"| {r['dataset']} ({r['n']:,}) | {r['true_k']} | {r['chosen_k']} | "
                      f"{100 * r['acc_chosen']:.1f} | {100 * r['acc_true_k']:.1f} | "
                      f"{r['silhouette_k']} ({100 * r['acc_silhouette_k']:.1f}) | "
-                     f"{r['bic_k']} ({100 * r['acc_bic_k']:.1f}) | {r['cost_runs']:.1f} | "
+                     f"{r['bic_k']} ({100 * r['acc_bic_k']:.1f}) | {_runs(r['cost_runs'])} | "
                      f"{r['run_equivalents']:.1f} |")
-    lines += ["", "Stability per candidate k (coarse grid, then fine; seed 0's short-run ACC "
-              "in brackets, for reference only):", ""]
+    lines += ["", "Criterion per candidate k (coarse grid, then fine; '< x': skipped by the "
+              "joint bound, its cross-view ARI x being below the best score; seed 0's "
+              "short-run ACC in brackets, for reference only):", ""]
+    prefix = "k_selection" if views == "mpnet" else f"k_selection_run_{criterion}"
     for r in rows:
         acc = r["curves"]["short_run_acc_seed0"]
-        cells = [f"{t['k']}: {t['stability']:.2f} ({100 * acc[int(t['k'])]:.0f})"
+        cells = [f"{t['k']}: {_score(t)} ({100 * acc[int(t['k'])]:.0f})"
                  for t in r["curves"]["table"] if t["stage"] != "full"]
         lines.append(f"- **{r['dataset']}** (true {r['true_k']}, chosen {r['chosen_k']}; "
-                     f"`k_selection_{r['dataset']}.png`): " + ", ".join(cells))
+                     f"`{prefix}_{r['dataset']}.png`): " + ", ".join(cells))
     return "\n".join(lines) + "\n"
 
 
@@ -191,15 +238,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument("--k-range", default="2-150")
-    parser.add_argument("--out", default=str(RESULTS / "k_selection.md"))
+    parser.add_argument("--views", choices=sorted(VIEWS), default="mpnet")
+    parser.add_argument("--criterion", choices=ck.CRITERIA, default=ck.DEFAULT_CRITERION)
+    parser.add_argument("--out", default=None,
+                        help="default docs/results/k_selection.md (mpnet views) or "
+                             "k_selection_run_<criterion>.md")
     args = parser.parse_args()
     torch.set_num_threads(1)
     lo, hi = ck.parse_k_range(args.k_range)
-    rows = [run_dataset(name, (lo, hi)) for name in args.datasets]
+    rows = [run_dataset(name, (lo, hi), args.views, args.criterion) for name in args.datasets]
     hyper = {"fast": resolve("fast", {}), "coarse_iterations": ck.COARSE_ITERATIONS,
-             "seeds": ck.SEEDS, "fine": ck.FINE, "grid_ratio": ck.GRID_RATIO,
-             "k_range": [lo, hi]}
-    write_results(args.out, page(rows, lo, hi), {"rows": rows}, stamp(None, hyper))
+             "criterion": args.criterion, "views": args.views, "fine": ck.FINE,
+             "grid_ratio": ck.GRID_RATIO, "k_range": [lo, hi]}
+    out = args.out or str(RESULTS / ("k_selection.md" if args.views == "mpnet"
+                                     else f"k_selection_run_{args.criterion}.md"))
+    write_results(out, page(rows, lo, hi, args.views, args.criterion), {"rows": rows},
+                  stamp(None, hyper))
     return 0
 
 

@@ -60,6 +60,12 @@ def test_k_selection_plot_from_rows_or_csv_strings(tmp_path: Path) -> None:
     as_read = [{key: str(value) for key, value in r.items()} for r in rows]  # read_table
     plot_k_selection(as_read, 6, tmp_path / "k2.png", title="from k_selection.csv")
     check_png(tmp_path / "k2.png")
+    # joint rows: blank scores where the bound skipped a candidate, the bound drawn for all
+    joint = [{"k": k, "stage": "coarse", "criterion": "joint", "cross_ari": 0.5,
+              "stability": "" if k > 4 else 0.4} for k in (2, 3, 4, 6, 9)]
+    plot_k_selection([{key: str(v) for key, v in r.items()} for r in joint], 4,
+                     tmp_path / "k3.png")
+    check_png(tmp_path / "k3.png")
 
 
 def test_confusion_plot_has_more_blue_on_the_diagonal(tmp_path: Path) -> None:

@@ -14,8 +14,10 @@ from humelabel.cli import main
 from humelabel.runs.choose_k import (
     best_k,
     choose_k,
+    criterion_terms,
     fine_candidates,
     geometric_grid,
+    joint_score,
     parse_k_range,
     read_table,
     stability,
@@ -38,7 +40,8 @@ def blobs(n: int = 400, k: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarr
 
 def test_chooses_true_k_on_separated_blobs(tmp_path: Path) -> None:
     phi1, phi2, y = blobs()
-    result = choose_k(phi1, phi2, (2, 12), coarse_iterations=30, **FAST)
+    result = choose_k(phi1, phi2, (2, 12), coarse_iterations=30, criterion="cross_view",
+                      **FAST)
     assert result.k_ == 4
     assert result.labels_.shape == y.shape
     assert {r["stage"] for r in result.table} == {"coarse", "fine", "full"}
@@ -61,6 +64,102 @@ def test_stability_is_mean_pairwise_ari() -> None:
     mean, low = stability([a, a, other])
     assert low < 0 < mean < 1  # one agreeing pair of three
     assert stability([a]) == (1.0, 1.0)
+
+
+def test_joint_terms_pair_seeds_within_phi1_and_views_within_a_seed() -> None:
+    a = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
+    other = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2])  # independent of a
+    # runs: seed 0 phi1, seed 0 phi2, seed 1 phi1 (choose_k's order with 3 seeds)
+    seed_ami, cross_ari = criterion_terms([a, other, (a + 1) % 3], [False, True, False],
+                                          [0, 0, 1])
+    assert seed_ami == pytest.approx(1.0)  # the phi1 runs agree up to names
+    assert cross_ari < 0  # phi2's labeling shares nothing with seed 0's
+    assert joint_score(seed_ami, cross_ari) == 0.0  # below chance counts as no agreement
+    assert joint_score(0.5, 0.4) == pytest.approx(0.2)
+    # no phi2 run (several phi2 spaces): the cross term is absent and counts 1
+    seed_ami, cross_ari = criterion_terms([a, a], [False, False], [0, 1])
+    assert cross_ari is None and joint_score(seed_ami, cross_ari) == pytest.approx(1.0)
+    assert criterion_terms([a], [False], [0]) == (None, None)
+
+
+def test_joint_criterion_chooses_true_k_and_records_its_terms() -> None:
+    phi1, phi2, _ = blobs()
+    result = choose_k(phi1, phi2, (2, 12), coarse_iterations=30, criterion="joint",
+                      fine=0, **FAST)
+    assert result.k_ == 4 and result.criterion == "joint"
+    scored = [r for r in result.table if r["stage"] == "coarse"]
+    # Measured without the bound on blobs seeds 0-2, OMP_NUM_THREADS=1 and 2 (identical):
+    # 1.0 at k = 4, next best 0.43-0.52 (k = 6), at most 0.22 at k = 3 and 0.0 at k = 2.
+    by_k = {r["k"]: r for r in scored}
+    assert by_k[4]["stability"] > 0.95 and by_k[4]["seeds"] == 3
+    for r in scored:
+        if r["stability"] == "":  # bounded out: its cross-view ARI is below the best score
+            assert r["seeds"] == 2 and r["cross_ari"] < by_k[4]["stability"]
+        else:
+            assert r["seeds"] == 3
+            assert r["stability"] == pytest.approx(r["seed_ami"] * r["cross_ari"], abs=1e-5)
+            assert r["k"] == 4 or r["stability"] < 0.75
+    assert "seed AMI" in result.record()["criterion"]
+    assert result.record()["short_runs"] == sum(r["seeds"] for r in scored)
+
+
+def test_joint_bound_skips_only_candidates_that_cannot_win() -> None:
+    n = 600
+    rng = np.random.default_rng(0)
+    fits: list[tuple[int, int, bool]] = []
+    phi1 = np.zeros((n, 3), dtype=np.float32)
+    phi2 = np.zeros((n, 5), dtype=np.float32)
+    noise = {k: rng.random(n) for k in range(2, 40)}
+
+    class Fake:
+        """Labels k classes; seed 1 and the phi2 run each re-draw a k-dependent share."""
+
+        def __init__(self, k: int, iterations: int | None, seed: int) -> None:
+            self.k, self.seed, self.params_ = k, seed, {"iterations": iterations or 50}
+
+        def fit(self, a: np.ndarray, b: np.ndarray) -> Fake:
+            exchanged = a.shape[1] == 5
+            fits.append((self.k, self.seed, exchanged))
+            base = np.arange(n) % self.k
+            share = {True: 0.02 * self.k, False: 0.3 / self.k}[exchanged] if (
+                exchanged or self.seed) else 0.0
+            redo = noise[self.k] < share
+            self.labels_ = np.where(redo, (base + 1 + self.seed) % self.k, base)
+            return self
+
+    result = choose_k(phi1, phi2, (2, 30), criterion="joint", fine=0, fit_final=False,
+                      make_estimator=Fake)  # type: ignore[arg-type]
+    rows = [r for r in result.table if r["stage"] == "coarse"]
+    # every candidate's full product, computed here without the bound
+    full = {}
+    for r in rows:
+        runs = [Fake(r["k"], 50, seed).fit(*views) for seed, views in
+                ((0, (phi1, phi2)), (0, (phi2, phi1)), (1, (phi1, phi2)))]
+        full[r["k"]] = joint_score(*criterion_terms([x.labels_ for x in runs],
+                                                    [False, True, False], [0, 0, 1]))
+    assert result.k_ == max(full, key=lambda k: (full[k], k))
+    skipped = [r for r in rows if r["stability"] == ""]
+    assert skipped, "the bound should skip some candidates here"
+    assert all(r["cross_ari"] < full[result.k_] for r in skipped)
+    with pytest.raises(ValueError, match="criterion"):
+        choose_k(phi1, phi2, (2, 4), criterion="silhouette", **FAST)
+
+
+def test_jobs_give_the_same_table_side_by_side() -> None:
+    phi1, phi2, _ = blobs(n=200)
+    params = dict(coarse_iterations=20, fine=1, fit_final=False, **FAST)
+    one = choose_k(phi1, phi2, (2, 9), **params)
+    two = choose_k(phi1, phi2, (2, 9), jobs=2, **params)
+
+    def strip(table: list[dict]) -> list[dict]:
+        return [{key: v for key, v in r.items() if key != "seconds"} for r in table]
+
+    assert two.k_ == one.k_ and strip(two.table) == strip(one.table)
+    np.testing.assert_array_equal(two.labels_, one.labels_)
+    with pytest.raises(ValueError, match="make_estimator"):
+        choose_k(phi1, phi2, (2, 4), jobs=2, make_estimator=lambda k, it, seed: HUME(k))
+    with pytest.raises(ValueError, match="jobs"):
+        choose_k(phi1, phi2, (2, 4), jobs=0, **FAST)
 
 
 def test_fine_candidates_are_midpoints_off_the_grid() -> None:
@@ -87,15 +186,20 @@ def test_cross_view_runs_exchange_the_views() -> None:
         return Recording(k, random_state=seed, **{**FAST, "iterations": iterations or 20})
 
     result = choose_k(phi1, phi2, (2, 3), seeds=3, fine=0, random_state=5,
-                      make_estimator=make)
+                      criterion="cross_view", make_estimator=make)
     # per k: phi1 seed 5, the views exchanged seed 5, phi1 seed 6; then the full run
     assert calls[:3] == [(2, 5, 16, 24), (2, 5, 24, 16), (2, 6, 16, 24)]
     assert calls[-1] == (result.k_, 5, 16, 24) and len(calls) == 7
     assert result.estimator_.coef_.shape[1] == 16  # the result labels phi1
     calls.clear()
     choose_k(phi1, Spaces(phi2, phi2[:, :8]), (2, 3), fine=0, fit_final=False,
-             make_estimator=make)
+             criterion="cross_view", make_estimator=make)
     assert [c[2] for c in calls] == [16] * 4  # several phi2 spaces: no exchange
+    calls.clear()
+    joint = choose_k(phi1, Spaces(phi2, phi2[:, :8]), (2, 3), fine=0, fit_final=False,
+                     make_estimator=make)  # joint: three phi1 seeds, the seed term alone
+    assert [c[1:3] for c in calls] == [(0, 16), (1, 16), (2, 16)] * 2
+    assert all(r["cross_ari"] == "" and r["seed_ami"] != "" for r in joint.table)
 
 
 def test_ties_go_to_the_larger_k_and_seeds_are_checked() -> None:
@@ -142,6 +246,23 @@ def test_cli_k_auto_writes_selection(files: dict[str, str], tmp_path: Path,
     assert int(np.load(out / "labels.npy").max()) + 1 == 4
     assert main(["plot", str(out), "--quiet"]) == 0
     assert (out / "plots" / "k_selection.png").is_file()
+
+
+@pytest.mark.parametrize("criterion", ["cross_view", "joint"])
+def test_cli_k_criterion_is_recorded(files: dict[str, str], tmp_path: Path,
+                                     criterion: str) -> None:
+    out = tmp_path / "run"
+    rc = main(["fit", "--phi1", files["phi1"], "--phi2", files["phi2"], "--k", "auto",
+               "--k-range", "2-6", "--k-criterion", criterion, "--out", str(out),
+               "--iterations", "60", "--num-subsets", "4", "--subset-size", "400",
+               "--device", "cpu", "--quiet"])
+    assert rc == 0
+    rows = read_table(out / "k_selection.csv")
+    assert {r["criterion"] for r in rows} == {criterion}
+    coarse = {r["seeds"] for r in rows if r["stage"] == "coarse"}
+    assert coarse == ({"2", "3"} if criterion == "joint" else {"2"})
+    config = (out / "config.json").read_text()
+    assert ("seed AMI" in config) == (criterion == "joint")
 
 
 @pytest.mark.parametrize("value", ["1-10", "9-3", "x", "2-", "400-500"])

@@ -12,10 +12,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import linear_sum_assignment
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.metrics import (
+    adjusted_mutual_info_score,
+    adjusted_rand_score,
+    normalized_mutual_info_score,
+)
 from sklearn.metrics.cluster import contingency_matrix
 
 __all__ = [
+    "ami",
     "ari",
     "cluster_accuracy",
     "evaluate",
@@ -124,6 +129,17 @@ def ari(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """
     t, p = _validate(y_true, y_pred)
     return float(adjusted_rand_score(t, p))
+
+
+def ami(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    """Adjusted mutual information (scikit-learn, arithmetic averaging), at most 1.
+
+    Args:
+        y_true: true class ids (or a first labeling), shape ``(n,)``.
+        y_pred: predicted cluster ids, shape ``(n,)``.
+    """
+    t, p = _validate(y_true, y_pred)
+    return float(adjusted_mutual_info_score(t, p))
 
 
 def _per_class(cont: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> list[float]:

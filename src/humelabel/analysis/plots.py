@@ -155,20 +155,34 @@ def plot_correlation(records: Sequence[Mapping[str, Any]], path: str | PathLike[
 def plot_k_selection(table: Sequence[Mapping[str, Any]], k: int,
                      path: str | PathLike[str], title: str = "") -> None:
     """The criterion against k for the candidates of a k selection (rows with ``k``,
-    ``stage`` and ``stability``, as in ``k_selection.csv``; stage "full" is left out), the
-    chosen ``k`` marked; k on a log axis."""
+    ``stage``, ``stability`` and optionally ``criterion``, its name, as in
+    ``k_selection.csv``; stage "full" is left out), the chosen ``k`` marked; k on a log
+    axis."""
     fig = Figure(figsize=(6.4, 3.6))
     ax = fig.subplots()
+    def value(row: Mapping[str, Any], key: str) -> float:
+        return np.nan if row.get(key, "") in ("", None) else float(row[key])
+
     for stage, marker in (("coarse", "o"), ("fine", "s")):
         rows = sorted((r for r in table if r["stage"] == stage), key=lambda r: float(r["k"]))
-        if rows:
-            ax.plot([float(r["k"]) for r in rows], [float(r["stability"]) for r in rows],
+        kept = [r for r in rows if not np.isnan(value(r, "stability"))]
+        if kept:
+            ax.plot([float(r["k"]) for r in kept], [value(r, "stability") for r in kept],
                     marker=marker, linewidth=1.0 if stage == "coarse" else 0.0,
                     markersize=4, label=stage)
+    # the joint criterion's upper bound, shown for every candidate (some skip the last runs)
+    joint = sorted((r for r in table if r["stage"] != "full" and r.get("criterion") == "joint"
+                    and not np.isnan(value(r, "cross_ari"))), key=lambda r: float(r["k"]))
+    if joint:
+        ax.plot([float(r["k"]) for r in joint], [value(r, "cross_ari") for r in joint],
+                linestyle=":", marker=".", linewidth=1.0, color="tab:gray",
+                label="cross-view ARI (the bound)")
     ax.axvline(k, color="tab:red", linestyle="--", linewidth=1.0, label=f"chosen k = {k}")
     ax.set_xscale("log")
     ax.set_xlabel("k (number of classes)")
-    ax.set_ylabel("stability (ARI between short runs)")
+    names = {str(r.get("criterion") or "") for r in table if r["stage"] != "full"} - {""}
+    ax.set_ylabel(f"criterion: {', '.join(sorted(names))}" if names
+                  else "stability (ARI between short runs)")
     ax.set_title(title or "choosing k without labels", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

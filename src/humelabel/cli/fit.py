@@ -23,7 +23,14 @@ from ..io import (
     write_text_atomic,
 )
 from ..io.rundir import file_record
-from ..runs.choose_k import DEFAULT_K_RANGE, KSelection, choose_k, parse_k_range
+from ..runs.choose_k import (
+    CRITERIA,
+    DEFAULT_CRITERION,
+    DEFAULT_K_RANGE,
+    KSelection,
+    choose_k,
+    parse_k_range,
+)
 from ..runs.fitting import DIAGNOSE_SPLITS, FitInputs, FitSettings, fit_one, write_run
 from .common import (
     EXIT_OK,
@@ -81,6 +88,15 @@ def k_value(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer or 'auto'") from None
 
 
+def add_k_criterion(parser: argparse.ArgumentParser) -> None:
+    """``--k-criterion`` of ``fit`` and ``run``."""
+    parser.add_argument("--k-criterion", choices=CRITERIA, default=DEFAULT_CRITERION,
+                        help="criterion of --k auto: cross_view (ARI of a short run labelling "
+                        "phi1 and one labelling phi2) or joint (seed AMI of two short runs "
+                        "labelling phi1 x that cross-view ARI); docs/method.md "
+                        "(default: %(default)s)")
+
+
 def k_range_value(text: str) -> tuple[int, int]:
     """argparse type of ``--k-range``: ``LO-HI`` with ``2 <= LO < HI``."""
     try:
@@ -121,14 +137,15 @@ def add_commands(sub: Any) -> argparse.ArgumentParser:
                       ".csv); writes metrics.json")
     fit.add_argument("-k", "--k", required=True, type=k_value, metavar="K",
                      help="number of classes to find, or 'auto' (EXPERIMENTAL; measured in "
-                     "docs/results/k_selection.md): choose it without labels by cross-view "
-                     "stability (two short runs per candidate of --k-range, one with the "
-                     "views exchanged, then one full run at the best; writes "
-                     "k_selection.csv and k_selection.png)")
+                     "docs/results/k_selection_run_joint.md): choose it without labels by "
+                     "--k-criterion over --k-range (short runs per candidate, two seeds "
+                     "labelling phi1 and one with the views exchanged, then one full run "
+                     "at the best; writes k_selection.csv and k_selection.png)")
     fit.add_argument("--k-range", type=k_range_value, metavar="LO-HI",
                      default=DEFAULT_K_RANGE, help="candidates of --k auto (default: "
                      f"{DEFAULT_K_RANGE[0]}-{DEFAULT_K_RANGE[1]}, capped at rows / "
                      f"{MIN_ROWS_PER_CLASS})")
+    add_k_criterion(fit)
     fit.add_argument("--seed", type=seed, default=0, help="random seed (default: %(default)s)")
     fit.add_argument("--preset", choices=tuple(PRESETS), default="fast",
                      help="hyperparameters to start from: fast (closed-form inner solver), or "
@@ -266,7 +283,8 @@ def select_k(args: argparse.Namespace, inputs: FitInputs) -> KSelection:
             print(line, flush=True)
 
     return choose_k(inputs.phi1, inputs.phi2, args.k_range, random_state=args.seed,
-                    make_estimator=make, fit_final=False, progress=say)
+                    criterion=args.k_criterion, make_estimator=make, fit_final=False,
+                    progress=say)
 
 
 def cmd_fit(args: argparse.Namespace, argv: Sequence[str]) -> int:

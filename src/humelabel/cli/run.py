@@ -43,7 +43,7 @@ from .common import (
     sizes_line,
 )
 from .embed import DEFAULT_CACHE, add_common, add_ssl, add_tfidf, embed_options
-from .fit import check_k, check_truth, k_range_value, k_value
+from .fit import add_k_criterion, check_k, check_truth, k_range_value, k_value
 
 __all__ = ["add_commands"]
 
@@ -72,11 +72,12 @@ def add_commands(sub: Any) -> None:
                      help="texts (.txt/.csv/.jsonl) or images (folder or list of files)")
     run.add_argument("-k", "--k", required=True, type=k_value, metavar="K",
                      help="number of classes to find, or 'auto' (EXPERIMENTAL): choose it "
-                     "without labels by cross-view stability over --k-range (humelabel.runs."
+                     "without labels by --k-criterion over --k-range (humelabel.runs."
                      "choose_k; writes k_selection.csv and k_selection.png)")
     run.add_argument("--k-range", type=k_range_value, metavar="LO-HI",
                      default=DEFAULT_K_RANGE, help="candidates of --k auto (default: "
                      f"{DEFAULT_K_RANGE[0]}-{DEFAULT_K_RANGE[1]}, capped at rows / 5)")
+    add_k_criterion(run)
     run.add_argument("--spaces", nargs=2, metavar=("PHI1", "PHI2"),
                      help="the two models: PHI1 is the space to label, PHI2 the second view "
                      f"(texts: default {' '.join(DEFAULT_TEXT_SPACES)}, a neural encoder and "
@@ -95,7 +96,8 @@ def add_commands(sub: Any) -> None:
                      help="seeds to run and combine, e.g. 0-9 or 0,3,5-7 (instead of --seed); "
                      "each seed's run is kept in DIR/runs/<seed>/ and reused when run again")
     run.add_argument("--jobs", type=jobs_value, default="auto", metavar="auto|N",
-                     help="parallel processes for the runs (one torch thread each) and for "
+                     help="parallel processes for the runs and --k auto's short runs (one "
+                     "torch thread each) and for "
                      "the folds of the scoring and refinement; the labels do not depend on it. "
                      "auto (default): 2 where there are 2 or more cores (the two candidates "
                      "of --tau-end auto side by side), else 1; runs on an accelerator: 1. "
@@ -275,7 +277,8 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
         progress(args.quiet, f"choosing k over {args.k_range[0]}-{args.k_range[1]}")
         selection = choose_k(matrices[0], matrices[1], args.k_range, random_state=seeds[0],
-                             fit_final=False, preset=RUN_PRESET, device=args.device,
+                             criterion=args.k_criterion, fit_final=False, preset=RUN_PRESET,
+                             device=args.device, jobs=resolve_jobs(args.jobs, args.device),
                              progress=lambda message: progress(args.quiet, message))
         args.k = selection.k_
         progress(args.quiet, f"chose k = {args.k} (k_selection.csv)")

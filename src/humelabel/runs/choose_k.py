@@ -1,28 +1,36 @@
 """Choose the number of classes k without labels: :func:`choose_k` (EXPERIMENTAL).
 
-Status: it does not yet meet the bar of issue #12 (k within 25% of the truth
-on four of six datasets). End to end on the six shared datasets (defaults, k 2-150) it chose
-k = 4 for AG News (true 4), 22 for biomedical (20), 20 for StackOverflow (20): three of six
-within 25%, with ACC 0.0, 2.3 and 0.0 points below the run at the true k; and
-3 for TREC (6; ACC 3.3 points below), 15 for the digits demo (10; 12.9 below), 42 for
-Banking77 (77; 15.9 below), where the curve is flat (ARI 0.44-0.54 from k = 7 to 150).
+Status (issue #12): with the views of ``humelabel run`` (MiniLM / TF-IDF) and the default
+``joint`` criterion, end to end on the six shared datasets (k 2-150,
+docs/results/k_selection_run_joint.md) it chose 4 for AG News (true 4), 22 for biomedical
+(20), 25 for StackOverflow (20) and 90 for Banking77 (77): four of six within 25%, with ACC
+0.0, 2.4, 8.5 and 0.8 points below the run at the true k; and 15 for the digits demo (10;
+13.9 below) and 37 for TREC (6; 36.4 below), whose curve is flat. The earlier
+``cross_view`` criterion, same views: 3 of 6 (docs/results/k_selection_run_cross_view.md).
 Pass k when you know it, and read the curve (``k_selection.png``) when you do not.
 
-The criterion: cross-view stability
------------------------------------
-Every candidate k of a geometric grid over ``k_range`` (ratio 1.3) gets two short HUME runs
-(``coarse_iterations`` = 40 outer steps instead of the preset's 300): one labels phi1 with
-phi2 as the second view, the other labels phi2 with phi1 as the second view (the roles
-exchanged, same seed). The criterion of k is the adjusted Rand index between the two hard
-labelings (:func:`stability`; with ``seeds`` > 2 the mean over all pairs). HUME's premise is
-that the true labeling is linear in both views; at the right k both searches find it, while
-at a wrong k each finds structure of its own view: a dominant two-way split of one space,
-or arbitrary splits of real classes. The integers between the best grid point's neighbours
-get two short runs too (``fine`` of them, :func:`fine_candidates`); the best k over all of
-them gets one full run (the preset's iterations) labelling phi1, which is the result.
+The criterion: seeds and views agree (``joint``)
+------------------------------------------------
+Every candidate k of a geometric grid over ``k_range`` (ratio 1.3) gets three short HUME
+runs (``coarse_iterations`` = 40 outer steps instead of the preset's 300): seeds 0 and 1
+labelling phi1 with phi2 as the second view, and seed 0 labelling phi2 with phi1 as the
+second view (the roles exchanged). The criterion is the AMI between the two phi1 runs times
+the ARI between seed 0's phi1 and phi2 runs (:func:`criterion_terms`, :func:`joint_score`).
+HUME's premise is that the true labeling is linear in both views, so at the right k the
+search finds it from any start and from either view. Each term alone is fooled: a dominant
+two-way split of one space is reproducible across seeds (seed AMI 0.84-0.91 at k = 2 on AG
+News and biomedical) but the other view does not share it (cross-view ARI 0.006-0.28), and
+the cross-view ARI alone is flat and noisy over large k. Since the seed AMI is at most 1,
+the cross-view ARI bounds the product: a candidate whose cross-view ARI is below the best
+score so far skips its second phi1 run (the same pick at lower cost). The integers between
+the best grid point's neighbours are scored too (``fine`` of them, :func:`fine_candidates`);
+the best k over all of them gets one full run (the preset's iterations) labelling phi1,
+which is the result. ``cross_view`` (the earlier default) scores k by the ARI between the
+phi1 and phi2 runs alone, two runs per candidate.
 
-Measurements (``benchmarks/k_criteria.py`` -> docs/results/k_criteria.md, and
-``benchmarks/k_selection.py`` -> docs/results/k_selection.md; seeds 0-2, fast preset)
+Earlier measurements, views MiniLM / MPNet (``benchmarks/k_criteria.py`` ->
+docs/results/k_criteria.md, ``benchmarks/k_selection.py`` -> docs/results/k_selection.md;
+seeds 0-2, fast preset; the MiniLM / TF-IDF ones are in docs/method.md, "Choosing k")
 --------------------------------------------------------------------------------------
 Pick of each criterion (argmax over the coarse grid; true k in brackets; * within 25%):
 
@@ -32,7 +40,7 @@ criterion                              digits  trec   ag      stack  bank77  bio
 =====================================  ======  =====  ======  =====  ======  ======
 seed stability, seeds 0 and 1          12*     3      2       20*    --      2
 seed stability, 3 seeds where run      12*     2      4*      20*    --      2
-cross-view stability (this module)     15      3      4*      20*    42      20*
+cross-view stability (cross_view)      15      3      4*      20*    42      20*
 normalised fit 1 - gen. loss / ln k    4       4      4*      4      2       2
 (G - G0) / (1 - G0) (the earlier one)  7       3      --      --     --      --
 =====================================  ======  =====  ======  =====  ======  ======
@@ -45,11 +53,15 @@ a logistic regression on phi2 against that of a random linear partition of phi1,
 (fast preset) or 4 (the demo settings) for the digits demo and 3 for TREC (measured before
 this module's rewrite; the others were not scored).
 
-Cost: 2 short runs of 40 steps per candidate (17 grid points for 2-150, up to 2 fine ones)
-and one full run of 300 steps: 5.5-6.1 full runs counted in outer steps, above the issue's
-target of about 5; wall-clock ratios measured on a loaded 2-core machine ranged from 6.5 to
-40 (see the results page) because larger-k steps cost more and the load varied between the
-short runs and the reference run.
+Cost: 3 short runs of 40 steps per candidate (2 where the bound skips one; 17 grid points
+for 2-150, up to 2 fine ones) and one full run of 300 steps: 6.1-8.6 full runs counted in
+outer steps (``cross_view``: 5.8-6.1), above the issue's target of about 5. In wall time,
+fresh on StackOverflow (20,000 rows, true k 20; ``benchmarks/k_cost.py``, both criteria side
+by side on the 2-core machine, one thread each): one run 29.6 s, ``joint`` 400.6 s (13.5
+runs, 45 short runs), ``cross_view`` 367.6 s (12.4 runs, 38 short runs): steps at k near
+150 cost 4-5 times those at k = 20, and each short run has a fixed cost of set-up and
+prediction. With ``jobs=2`` (the short runs side by side, alone on the machine): 226.6 s
+against one run of 30.3 s, 7.5 runs, the same pick.
 """
 
 from __future__ import annotations
@@ -58,18 +70,20 @@ import csv
 import itertools
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..analysis.metrics import ari
+from ..analysis.metrics import ami, ari
 from ..estimator import HUME, Spaces
+from .jobs import Workers
 from .outputs import csv_text
 
-__all__ = ["KSelection", "best_k", "choose_k", "fine_candidates", "geometric_grid",
-           "parse_k_range", "read_table", "stability"]
+__all__ = ["KSelection", "best_k", "choose_k", "criterion_terms", "fine_candidates",
+           "geometric_grid", "joint_score", "parse_k_range", "read_table", "stability"]
 
 #: Default candidate range: ``fit --k auto`` searches 2..DEFAULT_K_MAX (capped at rows / 5).
 DEFAULT_K_RANGE = (2, 150)
@@ -84,8 +98,14 @@ FINE = 2
 #: Rows per class the largest candidate keeps at least (hi is capped at rows / this).
 MIN_ROWS_PER_CLASS = 5
 #: Columns of :meth:`KSelection.csv` (``k_selection.csv``).
-COLUMNS = ("k", "stage", "iterations", "seeds", "classes_used", "stability",
-           "stability_min", "seconds")
+COLUMNS = ("k", "stage", "iterations", "seeds", "criterion", "classes_used", "stability",
+           "stability_min", "seed_ami", "cross_ari", "seconds")
+#: Criteria of :func:`choose_k`, with the rule each one applies.
+RULES = {"cross_view": "cross-view stability: ARI of short runs labelling phi1 and phi2",
+         "joint": "seed AMI of short runs labelling phi1 x ARI with the run labelling phi2"}
+CRITERIA = tuple(RULES)
+#: The criterion of ``--k auto`` and :func:`choose_k` unless told.
+DEFAULT_CRITERION = "joint"
 
 
 def parse_k_range(text: str) -> tuple[int, int]:
@@ -119,6 +139,38 @@ def stability(labelings: Sequence[np.ndarray]) -> tuple[float, float]:
     return float(np.mean(pairs)), float(np.min(pairs))
 
 
+def criterion_terms(labelings: Sequence[np.ndarray], swapped: Sequence[bool],
+                    seeds: Sequence[int]) -> tuple[float | None, float | None]:
+    """(seed AMI, cross-view ARI) of one candidate's short runs.
+
+    Args:
+        labelings: (n,) int labelings, one per short run.
+        swapped: per run, whether it labelled phi2 (the views exchanged).
+        seeds: per run, its seed.
+
+    Returns:
+        The mean AMI over pairs of runs that labelled phi1 with different seeds (None with
+        fewer than two), and the mean ARI over pairs of the same seed, one labelling each
+        view (None without such a pair).
+    """
+    runs = list(zip(labelings, swapped, seeds, strict=True))
+    same_view = [ami(a, b) for (a, sa, ia), (b, sb, ib) in itertools.combinations(runs, 2)
+                 if not sa and not sb and ia != ib]
+    cross = [ari(a, b) for (a, sa, ia), (b, sb, ib) in itertools.combinations(runs, 2)
+             if sa != sb and ia == ib]
+    return (float(np.mean(same_view)) if same_view else None,
+            float(np.mean(cross)) if cross else None)
+
+
+def joint_score(seed_ami: float | None, cross_ari: float | None) -> float:
+    """The ``joint`` criterion: seed AMI x cross-view ARI, each floored at 0 (agreement
+    below chance is none), an absent term counting 1; in [0, 1]."""
+    def term(value: float | None) -> float:
+        return 1.0 if value is None else max(0.0, value)
+
+    return term(seed_ami) * term(cross_ari)
+
+
 def read_table(path: str | Path) -> list[dict[str, Any]]:
     """The rows of a ``k_selection.csv`` (:meth:`KSelection.csv`), values as written (str)."""
     with open(path, newline="", encoding="utf-8") as handle:
@@ -136,6 +188,7 @@ class KSelection:
         table: one dict per scored candidate (columns :data:`COLUMNS`), in the order they
             ran; the full run's row has stage ``"full"`` and no stability.
         k_range: the (lo, hi) searched (hi capped at rows / 5).
+        criterion: the criterion that chose ``k_`` (a key of :data:`RULES`).
         seconds: wall time of the whole selection.
     """
 
@@ -144,6 +197,7 @@ class KSelection:
     estimator_: HUME
     table: list[dict[str, Any]] = field(default_factory=list)
     k_range: tuple[int, int] = DEFAULT_K_RANGE
+    criterion: str = "cross_view"
     seconds: float = 0.0
 
     def csv(self) -> str:
@@ -154,7 +208,7 @@ class KSelection:
         """JSON-ready summary: chosen k, range, rule, seconds, short and full runs."""
         short = sum(int(r["seeds"]) for r in self.table if r["stage"] != "full")
         return {"k": int(self.k_), "k_range": list(self.k_range),
-                "criterion": "cross-view stability: ARI of short runs labelling phi1 and phi2",
+                "criterion": RULES[self.criterion],
                 "short_runs": short, "seconds": round(self.seconds, 3)}
 
 
@@ -165,13 +219,15 @@ def choose_k(
     *,
     coarse_iterations: int = COARSE_ITERATIONS,
     grid_ratio: float = GRID_RATIO,
-    seeds: int = SEEDS,
+    seeds: int | None = None,
     cross_view: bool = True,
+    criterion: str = DEFAULT_CRITERION,
     fine: int = FINE,
     random_state: int = 0,
     make_estimator: Callable[[int, int | None, int], HUME] | None = None,
     fit_final: bool = True,
     progress: Callable[[str], None] | None = None,
+    jobs: int = 1,
     **hume_params: Any,
 ) -> KSelection:
     """Choose k for HUME on phi1 (n, d1) / phi2 (n, d2) without labels, then fit at it.
@@ -180,11 +236,16 @@ def choose_k(
         k_range: (lo, hi) candidates; hi is capped at ``n // 5`` (at least lo).
         coarse_iterations: outer steps of each candidate's short runs.
         grid_ratio: ratio between neighbouring coarse candidates.
-        seeds: short runs per candidate (>= 2), j = 0, 1, ...: seed ``random_state + j``,
-            or with ``cross_view`` seed ``random_state + j // 2``.
+        seeds: short runs per candidate (>= 2; None: 2, or 3 for ``"joint"``), j = 0, 1,
+            ...: seed ``random_state + j``, or with ``cross_view`` seed
+            ``random_state + j // 2``.
         cross_view: runs with odd j label phi2 with phi1 as the second view (the roles
             exchanged), so the criterion asks for a labeling both views agree on; ignored
             (every run labels phi1) when phi2 is a :class:`~humelabel.Spaces`.
+        criterion: ``"cross_view"``: the mean ARI over all pairs of short runs
+            (:func:`stability`); ``"joint"``: seed AMI x cross-view ARI
+            (:func:`criterion_terms`, :func:`joint_score`): a k must give a labeling that
+            other seeds reproduce in phi1 and that the run labelling phi2 shares.
         fine: candidates of the fine stage (:func:`fine_candidates`; 0: none).
         random_state: int seed of the first short run of every k and of the full run.
         make_estimator: ``(k, iterations or None, seed) -> HUME`` (None: the preset's
@@ -193,6 +254,9 @@ def choose_k(
             ``estimator_`` are those of the chosen k's first short run, e.g. for a caller
             that runs the full fit itself).
         progress: called with one line per scored candidate.
+        jobs: processes for the short runs (one torch thread each; the table and the pick
+            do not depend on it). ``jobs`` > 1 needs the default ``make_estimator`` (the
+            runs are rebuilt from ``hume_params`` in each process) and a CPU device.
         hume_params: passed to :class:`HUME` by the default ``make_estimator``.
 
     Returns:
@@ -203,6 +267,15 @@ def choose_k(
     lo, hi = int(k_range[0]), int(k_range[1])
     if lo < 2:
         raise ValueError(f"k_range must start at 2 or more, got {lo}")
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}, got {criterion!r}")
+    if seeds is None:
+        seeds = 3 if criterion == "joint" else SEEDS
+    if int(jobs) < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
+    if int(jobs) > 1 and make_estimator is not None:
+        raise ValueError("jobs > 1 needs the default make_estimator (hume_params cross "
+                         "processes, a function does not)")
     if int(seeds) < 2:
         raise ValueError(f"seeds must be at least 2 (the criterion compares runs), got {seeds}")
     hi = max(lo, min(hi, n // MIN_ROWS_PER_CLASS))
@@ -219,29 +292,104 @@ def choose_k(
 
     swap = bool(cross_view) and not isinstance(phi2, Spaces)
 
-    def candidate(k: int, stage: str) -> None:
+    # Short run j: its seed and whether it labels phi2 (the views exchanged).
+    plan = [(random_state + (j // 2 if swap else j), swap and j % 2 == 1)
+            for j in range(int(seeds))]
+    # The joint score is at most the cross-view ARI (the seed AMI is at most 1), so a
+    # candidate whose cross-view ARI is below the best joint score so far cannot win: its
+    # further phi1 seeds are skipped (the pick is the same as without the bound).
+    bounded = criterion == "joint" and swap and len(plan) > 2
+    done: dict[int, list[tuple[np.ndarray, bool, int]]] = {}
+    seconds: dict[int, float] = {}
+
+    def in_process(task: _ShortRun, state: dict[str, Any]) -> tuple[HUME, float]:
         t0 = time.perf_counter()
-        runs = [make(k, coarse_iterations, random_state + (j // 2 if swap else j)).fit(
-                    *((phi2, phi1) if swap and j % 2 else (phi1, phi2)))
-                for j in range(int(seeds))]
-        labelings = [np.asarray(r.labels_) for r in runs]
+        est = make(task[0], task[1], task[2]).fit(*((phi2, phi1) if task[3] else (phi1, phi2)))
+        return est, time.perf_counter() - t0
+
+    def fit_runs(pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], tuple[HUME, float]]:
+        """Short run j of candidate k for every (k, j), side by side with ``jobs`` > 1."""
+        tasks = {(k, coarse_iterations, *plan[j]): (k, j) for k, j in pairs}
+        out: dict[tuple[int, int], tuple[HUME, float]] = {}
+        if workers is None:  # here, with the caller's torch threads
+            for task, key in tasks.items():
+                out[key] = in_process(task, {})
+        else:
+            workers.run(_short_run, list(tasks),
+                        lambda task, result: out.__setitem__(tasks[task], result))
+        return out
+
+    def commit(k: int, j: int, result: tuple[HUME, float]) -> None:
+        est, secs = result
+        if j == 0:
+            first[k] = est
+        done.setdefault(k, []).append((np.asarray(est.labels_), plan[j][1], plan[j][0]))
+        seconds[k] = seconds.get(k, 0.0) + secs
+
+    def terms(k: int) -> tuple[float | None, float | None]:
+        labelings, swapped, run_seeds = zip(*done[k], strict=True)
+        return criterion_terms(labelings, swapped, run_seeds)
+
+    def say(k: int, stage: str, text: str) -> None:
+        if progress is not None:
+            progress(f"k {k:4d} ({stage}): {text}")
+
+    def record(k: int, stage: str) -> None:
+        labelings = [y for y, _, _ in done[k]]
         mean, low = stability(labelings)
-        first[k] = runs[0]
-        table.append({"k": k, "stage": stage, "iterations": int(runs[0].params_["iterations"]),
-                      "seeds": len(runs),
+        seed_ami, cross_ari = terms(k)
+        if criterion == "joint":
+            complete = len(labelings) == len(plan)
+            mean = joint_score(seed_ami, cross_ari) if complete else None
+        table.append({"k": k, "stage": stage, "iterations": int(first[k].params_["iterations"]),
+                      "seeds": len(labelings), "criterion": criterion,
                       "classes_used": round(float(np.mean([np.unique(y).size
                                                            for y in labelings])), 2),
-                      "stability": round(mean, 6), "stability_min": round(low, 6),
-                      "seconds": round(time.perf_counter() - t0, 3)})
-        if progress is not None:
-            progress(f"k {k:4d} ({stage}): stability {mean:.4f} (min {low:.4f})")
+                      "stability": "" if mean is None else round(mean, 6),
+                      "stability_min": round(low, 6),
+                      "seed_ami": "" if seed_ami is None else round(seed_ami, 6),
+                      "cross_ari": "" if cross_ari is None else round(cross_ari, 6),
+                      "seconds": round(seconds[k], 3)})
 
+    def run_stage(ks: Sequence[int], stage: str) -> None:
+        head = [0, 1] if bounded else list(range(len(plan)))
+        results = fit_runs([(k, j) for k in ks for j in head])
+        for k in ks:
+            for j in head:
+                commit(k, j, results[(k, j)])
+            seed_ami, cross_ari = terms(k)
+            value = (joint_score(seed_ami, cross_ari) if criterion == "joint" and not bounded
+                     else stability([y for y, _, _ in done[k]])[0])
+            say(k, stage, f"{'cross-view ARI' if bounded else criterion} {value:.4f}")
+        if bounded:
+            best = max((r["stability"] for r in table if r["stability"] != ""),
+                       default=-np.inf)
+            order = sorted(ks, key=lambda k: (terms(k)[1], k), reverse=True)
+            rest = range(2, len(plan))
+            while order and terms(order[0])[1] >= best:
+                # up to `jobs` candidates at once; replaying them in order keeps exactly
+                # the runs one process would have kept, so the table does not depend on jobs
+                batch = [k for k in order[:int(jobs)] if terms(k)[1] >= best]
+                results = fit_runs([(k, j) for k in batch for j in rest])
+                for k in batch:
+                    if terms(k)[1] < best:
+                        order = []
+                        break
+                    for j in rest:
+                        commit(k, j, results[(k, j)])
+                    score = joint_score(*terms(k))
+                    best = max(best, score)
+                    say(k, stage, f"joint {score:.4f} (seed AMI {terms(k)[0]:.4f})")
+                    order.remove(k)
+        for k in ks:
+            record(k, stage)
+
+    state = {"phi1": phi1, "phi2": phi2, "params": dict(hume_params)}
     grid = geometric_grid(lo, hi, grid_ratio)
-    for k in grid:
-        candidate(k, "coarse")
-    best = best_k(table)
-    for k in fine_candidates(grid, best, int(fine)):
-        candidate(k, "fine")
+    with Workers(int(jobs), state) if int(jobs) > 1 else nullcontext() as workers:
+        run_stage(grid, "coarse")
+        best = best_k(table)
+        run_stage(fine_candidates(grid, best, int(fine)), "fine")
     k_best = best_k(table)
     est = first[k_best]
     if fit_final:
@@ -249,16 +397,33 @@ def choose_k(
         est = make(k_best, None, random_state).fit(phi1, phi2)
         table.append({"k": k_best, "stage": "full",
                       "iterations": int(est.params_["iterations"]), "seeds": 1,
+                      "criterion": criterion,
                       "classes_used": int(np.unique(est.labels_).size), "stability": "",
-                      "stability_min": "", "seconds": round(time.perf_counter() - t0, 3)})
+                      "stability_min": "", "seed_ami": "", "cross_ari": "",
+                      "seconds": round(time.perf_counter() - t0, 3)})
     return KSelection(k_=k_best, labels_=np.asarray(est.labels_, dtype=np.int64),
-                      estimator_=est, table=table, k_range=(lo, hi),
+                      estimator_=est, table=table, k_range=(lo, hi), criterion=criterion,
                       seconds=time.perf_counter() - start)
 
 
+#: A short run: (k, outer steps, seed, whether it labels phi2).
+_ShortRun = tuple[int, int, int, bool]
+
+
+def _short_run(task: _ShortRun, state: dict[str, Any]) -> tuple[HUME, float]:
+    """One short run in a worker process (state: phi1, phi2, the HUME params); the fitted
+    estimator and its seconds."""
+    k, iterations, seed, exchanged = task
+    t0 = time.perf_counter()
+    views = (state["phi2"], state["phi1"]) if exchanged else (state["phi1"], state["phi2"])
+    est = HUME(k, random_state=seed, **{**state["params"], "iterations": iterations}).fit(*views)
+    return est, time.perf_counter() - t0
+
+
 def best_k(table: Sequence[dict[str, Any]]) -> int:
-    """k of the highest stability among the scored rows, the larger k on ties."""
-    scored = [r for r in table if r["stage"] != "full"]
+    """k of the highest stability among the scored rows (those with one), the larger k on
+    ties."""
+    scored = [r for r in table if r["stage"] != "full" and r["stability"] != ""]
     return int(max(scored, key=lambda r: (r["stability"], r["k"]))["k"])
 
 

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import torch
 
-__all__ = ["WATCHDOG_INTERVAL_S", "execute"]
+__all__ = ["WATCHDOG_INTERVAL_S", "Workers", "execute"]
 
 #: Seconds between two checks of a worker's watchdog that its parent is alive.
 WATCHDOG_INTERVAL_S = 0.5
@@ -88,3 +88,50 @@ def execute(function: Callable[[T, dict[str, Any]], Any], tasks: Sequence[T], jo
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+
+
+class Workers:
+    """A pool of ``jobs`` spawned processes kept over several batches of tasks (``execute``
+    starts one per call; a caller whose next batch depends on the last one's results would
+    pay the start-up each time). ``jobs == 1`` runs every batch here.
+
+    Use as a context manager: ``with Workers(2, state) as workers: workers.run(f, tasks,
+    on_done)``, with the same contract per batch as :func:`execute`.
+    """
+
+    def __init__(self, jobs: int, state: dict[str, Any]) -> None:
+        if jobs < 1:
+            raise ValueError(f"jobs must be at least 1, got {jobs}")
+        self.jobs, self.state = int(jobs), state
+        self._pool: ProcessPoolExecutor | None = None
+        self._threads: int | None = None
+
+    def __enter__(self) -> Workers:
+        if self.jobs == 1:
+            self._threads = torch.get_num_threads()
+            _init_worker(self.state)
+        else:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker, initargs=(self.state, os.getpid()))
+        return self
+
+    def run(self, function: Callable[[T, dict[str, Any]], Any], tasks: Sequence[T],
+            on_done: Callable[[T, Any], None]) -> None:
+        """``on_done(task, function(task, state))`` for every task (in completion order)."""
+        if self._pool is None:
+            for task in tasks:
+                on_done(task, function(task, _STATE))
+            return
+        futures = {self._pool.submit(_call, function, task): task for task in tasks}
+        for future in as_completed(futures):
+            on_done(futures[future], future.result())
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=error is not None)
+            self._pool = None
+        if self._threads is not None:
+            _STATE.clear()
+            torch.set_num_threads(self._threads)
+            self._threads = None
