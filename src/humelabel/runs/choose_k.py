@@ -5,8 +5,7 @@ Status (issue #12): with the views of ``humelabel run`` (MiniLM / TF-IDF) and th
 docs/results/k_selection_run_joint.md) it chose 4 for AG News (true 4), 22 for biomedical
 (20), 25 for StackOverflow (20) and 90 for Banking77 (77): four of six within 25%, with ACC
 0.0, 2.4, 8.5 and 0.8 points below the run at the true k; and 15 for the digits demo (10;
-13.9 below) and 37 for TREC (6; 36.4 below), whose curve is flat. The earlier
-``cross_view`` criterion, same views: 3 of 6 (docs/results/k_selection_run_cross_view.md).
+13.9 below) and 37 for TREC (6; 36.4 below), whose curve is flat; ``cross_view``: 3 of 6.
 Pass k when you know it, and read the curve (``k_selection.png``) when you do not.
 
 The criterion: seeds and views agree (``joint``)
@@ -28,30 +27,8 @@ the best k over all of them gets one full run (the preset's iterations) labellin
 which is the result. ``cross_view`` (the earlier default) scores k by the ARI between the
 phi1 and phi2 runs alone, two runs per candidate.
 
-Earlier measurements, views MiniLM / MPNet (``benchmarks/k_criteria.py`` ->
-docs/results/k_criteria.md, ``benchmarks/k_selection.py`` -> docs/results/k_selection.md;
-seeds 0-2, fast preset; the MiniLM / TF-IDF ones are in docs/method.md, "Choosing k")
---------------------------------------------------------------------------------------
-Pick of each criterion (argmax over the coarse grid; true k in brackets; * within 25%):
-
-=====================================  ======  =====  ======  =====  ======  ======
-criterion                              digits  trec   ag      stack  bank77  biomed
-                                       (10)    (6)    (4)     (20)   (77)    (20)
-=====================================  ======  =====  ======  =====  ======  ======
-seed stability, seeds 0 and 1          12*     3      2       20*    --      2
-seed stability, 3 seeds where run      12*     2      4*      20*    --      2
-cross-view stability (cross_view)      15      3      4*      20*    42      20*
-normalised fit 1 - gen. loss / ln k    4       4      4*      4      2       2
-(G - G0) / (1 - G0) (the earlier one)  7       3      --      --     --      --
-=====================================  ======  =====  ======  =====  ======  ======
-
-Seed stability alone is fooled at k = 2: on AG News seeds 0 and 1 agreed at k = 2 (ARI
-0.94) while seed 2 found another split (mean over three 0.33); on biomedical the two-way
-split is reproducible in phi1 (0.91, mean over three 0.72) but phi2 does not share it
-(cross-view ARI 0.008; AG News 0.003). The earlier criterion, the generalization score G of
-a logistic regression on phi2 against that of a random linear partition of phi1, picked 7
-(fast preset) or 4 (the demo settings) for the digits demo and 3 for TREC (measured before
-this module's rewrite; the others were not scored).
+Earlier measurements and the other criteria tried: docs/results/k_criteria.md,
+docs/results/k_selection.md (MiniLM / MPNet) and docs/method.md, "Choosing k".
 
 Cost: 3 short runs of 40 steps per candidate (2 where the bound skips one; 17 grid points
 for 2-150, up to 2 fine ones) and one full run of 300 steps: 6.1-8.6 full runs counted in
