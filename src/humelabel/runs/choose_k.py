@@ -30,15 +30,10 @@ phi1 and phi2 runs alone, two runs per candidate.
 Earlier measurements and the other criteria tried: docs/results/k_criteria.md,
 docs/results/k_selection.md (MiniLM / MPNet) and docs/method.md, "Choosing k".
 
-Cost: 3 short runs of 40 steps per candidate (2 where the bound skips one; 17 grid points
-for 2-150, up to 2 fine ones) and one full run of 300 steps: 6.1-8.6 full runs counted in
-outer steps (``cross_view``: 5.8-6.1), above the issue's target of about 5. In wall time,
-fresh on StackOverflow (20,000 rows, true k 20; ``benchmarks/k_cost.py``, both criteria side
-by side on the 2-core machine, one thread each): one run 29.6 s, ``joint`` 400.6 s (13.5
-runs, 45 short runs), ``cross_view`` 367.6 s (12.4 runs, 38 short runs): steps at k near
-150 cost 4-5 times those at k = 20, and each short run has a fixed cost of set-up and
-prediction. With ``jobs=2`` (the short runs side by side, alone on the machine): 226.6 s
-against one run of 30.3 s, 7.5 runs, the same pick.
+Cost: 3 short runs of 40 steps per candidate (2 where the bound skips one) and one full
+run: 6.1-8.6 runs in outer steps. Wall time on StackOverflow (20,000 rows, 2-core CPU;
+``benchmarks/k_cost.py``): 13.5 runs with ``jobs=1``, 7.5 with ``jobs=2``, above the issue's
+target of about 5 (details in docs/method.md, "Choosing k").
 """
 
 from __future__ import annotations
@@ -279,7 +274,7 @@ def choose_k(
     done: dict[int, list[tuple[np.ndarray, bool, int]]] = {}
     seconds: dict[int, float] = {}
 
-    def in_process(task: _ShortRun, state: dict[str, Any]) -> tuple[HUME, float]:
+    def in_process(task: _ShortRun) -> tuple[HUME, float]:
         t0 = time.perf_counter()
         est = make(task[0], task[1], task[2]).fit(*((phi2, phi1) if task[3] else (phi1, phi2)))
         return est, time.perf_counter() - t0
@@ -290,7 +285,7 @@ def choose_k(
         out: dict[tuple[int, int], tuple[HUME, float]] = {}
         if workers is None:  # here, with the caller's torch threads
             for task, key in tasks.items():
-                out[key] = in_process(task, {})
+                out[key] = in_process(task)
         else:
             workers.run(_short_run, list(tasks),
                         lambda task, result: out.__setitem__(tasks[task], result))
@@ -302,10 +297,15 @@ def choose_k(
             first[k] = est
         done.setdefault(k, []).append((np.asarray(est.labels_), plan[j][1], plan[j][0]))
         seconds[k] = seconds.get(k, 0.0) + secs
+        known.pop(k, None)
+
+    known: dict[int, tuple[float | None, float | None]] = {}  # terms per k (AMI is not cheap)
 
     def terms(k: int) -> tuple[float | None, float | None]:
-        labelings, swapped, run_seeds = zip(*done[k], strict=True)
-        return criterion_terms(labelings, swapped, run_seeds)
+        if k not in known:
+            labelings, swapped, run_seeds = zip(*done[k], strict=True)
+            known[k] = criterion_terms(labelings, swapped, run_seeds)
+        return known[k]
 
     def say(k: int, stage: str, text: str) -> None:
         if progress is not None:

@@ -65,29 +65,8 @@ def execute(function: Callable[[T, dict[str, Any]], Any], tasks: Sequence[T], jo
     """
     if not tasks:
         return
-    if jobs < 1:
-        raise ValueError(f"jobs must be at least 1, got {jobs}")
-    if jobs == 1 or len(tasks) == 1:
-        threads = torch.get_num_threads()
-        _init_worker(state)
-        try:
-            for task in tasks:
-                on_done(task, function(task, _STATE))
-        finally:
-            _STATE.clear()
-            torch.set_num_threads(threads)
-        return
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=context,
-                               initializer=_init_worker, initargs=(state, os.getpid()))
-    try:
-        futures = {pool.submit(_call, function, task): task for task in tasks}
-        for future in as_completed(futures):
-            on_done(futures[future], future.result())
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+    with Workers(1 if jobs == 1 else min(jobs, len(tasks)), state) as workers:
+        workers.run(function, tasks, on_done)
 
 
 class Workers:
@@ -107,7 +86,7 @@ class Workers:
         self._threads: int | None = None
 
     def __enter__(self) -> Workers:
-        if self.jobs == 1:
+        if self.jobs == 1:  # here, with one torch thread while it works
             self._threads = torch.get_num_threads()
             _init_worker(self.state)
         else:
