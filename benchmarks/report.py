@@ -24,13 +24,14 @@ Every result is cached under benchmarks/work/report (and HUME runs under benchma
 so an interrupted report resumes.
 
 ``--tau-end 0.1`` runs HUME with the tau schedule only; ``--tau-end auto`` does what
-``humelabel run`` does by default: each seed is fitted with constant tau and with the schedule
-to ``AUTO_TAU_END``, and the run whose labeling is more learnable in both spaces
+``humelabel run`` does by default: each seed is fitted with constant tau, with the schedule
+to ``AUTO_TAU_END`` and with phi1's graph view (``--no-graph``: without it), and the run whose
+labeling is most learnable in both spaces
 (``humelabel.runs.learnability``) is that seed's run (its time: both fits and the scoring);
-the combination is the better-scoring of the two schedules' combinations (as ``run --seeds``).
+the combination is the best-scoring of the candidates' combinations (as ``run --seeds``).
 
 Usage: python benchmarks/report.py [--datasets ...] [--seeds 0 1 2 3 4] [--threads 1]
-           [--phi2 mpnet|tfidf] [--tau-end X|auto] [--out docs/results/report.md]
+           [--phi2 mpnet|tfidf] [--tau-end X|auto] [--no-graph] [--out docs/results/report.md]
 """
 
 from __future__ import annotations
@@ -55,9 +56,9 @@ from humelabel.analysis.baselines import kmeans_labels, linear_probe_labels  # n
 from humelabel.analysis.correlation import correlation_analysis  # noqa: E402
 from humelabel.analysis.metrics import evaluate  # noqa: E402
 from humelabel.analysis.plots import plot_confusion  # noqa: E402
-from humelabel.cli.run import AUTO_TAU_END  # noqa: E402
 from humelabel.core.presets import resolve  # noqa: E402
 from humelabel.io import save_npy_atomic, write_json_atomic  # noqa: E402
+from humelabel.runs.candidates import AUTO_TAU_END, candidate_grid  # noqa: E402
 from humelabel.runs.ensemble import GeneralizationScorer, combine_labelings  # noqa: E402
 from humelabel.runs.learnability import LearnabilityScorer  # noqa: E402
 from humelabel.runs.refine import refine_labels  # noqa: E402
@@ -77,10 +78,11 @@ PHI2 = {"name": "mpnet"}
 OVERRIDES: dict[str, Any] = {}
 #: --tau-end auto: the candidate overrides, chosen between by the learnability score.
 AUTO: list[dict[str, Any]] = []
-AUTO_NOTE = (f" and, per seed, constant tau or tau_end {AUTO_TAU_END:g}, whichever labeling "
-             "the learnability score (humelabel.runs.learnability) prefers (run time: both "
-             "fits and the scoring; combined: the better-scoring of the two schedules' "
-             "combinations, its time every fit)")
+AUTO_NOTE = (f" and, per seed, constant tau, tau_end {AUTO_TAU_END:g}{{graph}}, whichever "
+             "labeling the learnability score (humelabel.runs.learnability) prefers (run "
+             "time: every candidate's fit and the scoring; combined: the best-scoring of the "
+             "candidates' combinations, its time every fit)")
+GRAPH_NOTE = " or phi1's graph view (graph_neighbors 30, constant tau; `run --graph`)"
 
 
 def spaces(name: str) -> tuple[str, str]:
@@ -245,11 +247,14 @@ def main() -> None:
     parser.add_argument("--tau-end", default=None,
                         help="HUME's tau_end, or auto (humelabel run's default: constant tau "
                         "or the schedule, by the learnability score; default: constant tau)")
+    parser.add_argument("--no-graph", action="store_true",
+                        help="with --tau-end auto: without the graph candidate (run --no-graph)")
     parser.add_argument("--out", default=str(RESULTS / "report.md"))
     args = parser.parse_args()
     PHI2["name"] = args.phi2
     if args.tau_end == "auto":
-        AUTO.extend([{}, {"tau_end": AUTO_TAU_END}])
+        AUTO.extend({key: value for key, value in config.items() if value is not None}
+                    for config in candidate_grid("auto", not args.no_graph) or [])
     elif args.tau_end is not None:
         OVERRIDES["tau_end"] = float(args.tau_end)
     torch.set_num_threads(args.threads)
@@ -284,7 +289,7 @@ def main() -> None:
         "Probes use the true labels (5-fold cross-validated logistic regression, C=10): a "
         f"ceiling, not a competitor. HUME: preset `fast` ({dict(PRESETS['fast'])}) with "
         f"{OVERRIDES or 'nothing changed'}"
-        f"{AUTO_NOTE if AUTO else ''}"
+        f"{AUTO_NOTE.format(graph='' if args.no_graph else GRAPH_NOTE) if AUTO else ''}"
         f", seeds "
         f"{args.seeds}; run = median over seeds; combined = majority vote of the aligned runs "
         f"(reference: best generalization score). Machine: {platform.machine()} CPU, "
@@ -298,6 +303,7 @@ def main() -> None:
         f"Regenerate: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/report.py"
         f"{'' if args.phi2 == 'mpnet' else ' --phi2 ' + args.phi2}"
         f"{'' if args.tau_end is None else f' --tau-end {args.tau_end}'}"
+        f"{' --no-graph' if args.no_graph else ''}"
         f"{'' if Path(args.out).name == 'report.md' else ' --out ' + args.out}`\n\n")
     write_results(out, header + "\n".join(rows) + "\n", results,
                   stamp(script_argv(), resolve("fast", OVERRIDES)))

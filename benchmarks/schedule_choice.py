@@ -1,20 +1,22 @@
-"""Constant tau or the tau schedule, chosen by the learnability score: the evidence table.
+"""Constant tau, the tau schedule (and phi1's graph view), chosen by the learnability score.
 
 What ``humelabel run --tau-end auto`` (its default) does per seed: fit the ``fast`` preset
 with constant tau and with ``tau_end`` = ``AUTO_TAU_END``, and keep the labeling with the
 higher :class:`humelabel.runs.learnability.LearnabilityScorer` score over phi1 and phi2. Per
 dataset: the median ACC (raw, and refined by ``humelabel.runs.refine``) of each schedule and
 of the pick over the seeds, how often the pick was the better of a seed's two runs, and the
-Spearman of the score with ACC over all runs. Datasets: the five shared text sets (MiniLM /
-TF-IDF, runs cached by ``textdata.hume_run``) and data the score was not chosen on: the digits
-demo (its own two views) and random class subsets of the text sets (``name:classes:draw``,
-e.g. ``banking77:10:0``: 10 classes drawn with seed 0), cached in
-benchmarks/work/schedule/.
+Spearman of the score with ACC over all runs. ``--graph`` adds ``run``'s third candidate
+(constant tau with ``graph_neighbors`` = ``GRAPH_NEIGHBORS``, ``humelabel run --graph``) and
+writes candidate_choice.md, with the pick of the two schedules alone beside it. Datasets: the
+five shared text sets (MiniLM / TF-IDF, runs cached by ``textdata.hume_run``) and data the
+score was not chosen on: the digits demo (its own two views) and random class subsets of the
+text sets (``name:classes:draw``, e.g. ``banking77:10:0``: 10 classes drawn with seed 0),
+cached in benchmarks/work/schedule/.
 
 Usage::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/schedule_choice.py \\
-        [--datasets trec ... banking77:10:0 digits] [--seeds 0 1 2 3 4] [--out FILE]
+        [--datasets trec ... banking77:10:0 digits] [--seeds 0 1 2 3 4] [--graph] [--out FILE]
 """
 
 from __future__ import annotations
@@ -36,14 +38,18 @@ from textdata import DATASETS, WORK, hume_run, load_space, truth  # noqa: E402
 
 from humelabel import HUME  # noqa: E402
 from humelabel.analysis.metrics import evaluate  # noqa: E402
-from humelabel.cli.run import AUTO_TAU_END  # noqa: E402
 from humelabel.core.presets import resolve  # noqa: E402
 from humelabel.io import save_npy_atomic, write_json_atomic  # noqa: E402
 from humelabel.io.examples import digits_two_views  # noqa: E402
+from humelabel.runs.candidates import AUTO_TAU_END, GRAPH_NEIGHBORS  # noqa: E402
 from humelabel.runs.learnability import LearnabilityScorer  # noqa: E402
 from humelabel.runs.refine import refine_labels  # noqa: E402
 
 SCHEDULES: dict[str, dict[str, Any]] = {"constant": {}, "schedule": {"tau_end": AUTO_TAU_END}}
+#: --graph: the third candidate of humelabel run.
+GRAPH = {"graph_neighbors": GRAPH_NEIGHBORS}
+HEADS = {"constant": "constant tau", "schedule": f"tau_end {AUTO_TAU_END:g}",
+         "graph": "graph view"}
 HELD_OUT = ("digits", "banking77:10:0", "banking77:10:1", "banking77:10:2",
             "stackoverflow:10:0", "biomedical:10:0", "trec:4:0", "ag_news:3:0")
 CACHE = WORK / "schedule"
@@ -95,6 +101,8 @@ def dataset(name: str, seeds: list[int]) -> dict[str, Any]:
                              "refined": evaluate(y, refine_labels([x1, x2], labels))["acc"]}
         # Ties go to the first candidate (constant tau), as in humelabel run.
         row["picked"] = max(SCHEDULES, key=lambda s: (row[s]["score"], s == "constant"))
+        row["picked2"] = max(("constant", "schedule"),
+                             key=lambda s: (row[s]["score"], s == "constant"))
         rows.append(row)
 
     def median(schedule: str | None, key: str) -> float:
@@ -106,6 +114,9 @@ def dataset(name: str, seeds: list[int]) -> dict[str, Any]:
         "n": int(y.size), "k": int(y.max()) + 1, "runs": rows,
         **{f"{s}_{key}": median(s, key) for s in SCHEDULES for key in ("acc", "refined")},
         "picked_acc": median(None, "acc"), "picked_refined": median(None, "refined"),
+        "picked2_acc": statistics.median(r[r["picked2"]]["acc"] for r in rows),
+        "picked2_refined": statistics.median(r[r["picked2"]]["refined"] for r in rows),
+        "graph_picked": sum(r["picked"] == "graph" for r in rows),
         "better_picked": sum(r[r["picked"]]["acc"] == max(r[s]["acc"] for s in SCHEDULES)
                              for r in rows),
         "spearman": float(spearmanr(accs, scores)[0]),
@@ -117,33 +128,47 @@ def main() -> int:
     parser.add_argument("--datasets", nargs="+", default=[*DATASETS, *HELD_OUT])
     parser.add_argument("--seeds", nargs="+", type=int, default=None,
                         help="default: 0-4 on the five text sets, 0-2 on the others")
-    parser.add_argument("--out", default=str(RESULTS / "schedule_choice.md"))
+    parser.add_argument("--graph", action="store_true",
+                        help="add run's graph candidate (writes candidate_choice.md)")
+    parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    if args.graph:
+        SCHEDULES["graph"] = GRAPH
+    out = args.out or str(RESULTS / ("candidate_choice.md" if args.graph
+                                     else "schedule_choice.md"))
     results = {name: dataset(name, args.seeds or ([0, 1, 2, 3, 4] if name in DATASETS
                                                   else [0, 1, 2]))
                for name in args.datasets}
-    lines = ["| dataset | n | k | seeds | constant tau | tau_end "
-             f"{AUTO_TAU_END:g} | picked | better run picked | Spearman score / ACC |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    shown = [*SCHEDULES, *(["picked2"] if args.graph else []), "picked"]
+    heads = [HEADS.get(s, s) for s in SCHEDULES] + (
+        ["picked of the two schedules", "picked of the three"] if args.graph else ["picked"])
+    extra = ["graph picked"] if args.graph else []
+    lines = ["| dataset | n | k | seeds | " + " | ".join(heads + extra) +
+             " | better run picked | Spearman score / ACC |",
+             "|---" * (8 + len(SCHEDULES) + args.graph * 2) + "|"]
     for name, r in results.items():
-        cells = [f"{100 * r[f'{s}_acc']:.1f} / {100 * r[f'{s}_refined']:.1f}"
-                 for s in (*SCHEDULES, "picked")]
+        cells = [f"{100 * r[f'{s}_acc']:.1f} / {100 * r[f'{s}_refined']:.1f}" for s in shown]
+        cells += [f"{r['graph_picked']} / {len(r['runs'])}"] if args.graph else []
         lines.append(f"| {name} | {r['n']:,} | {r['k']} | {len(r['runs'])} | "
                      + " | ".join(cells) + f" | {r['better_picked']} / {len(r['runs'])} | "
                      f"{r['spearman']:.2f} |")
+    title = ("Constant tau, the tau schedule or phi1's graph view" if args.graph
+             else "Constant tau or the tau schedule")
+    graph_note = (f"; the third candidate: constant tau with phi1's {GRAPH_NEIGHBORS}-NN graph "
+                  "as an extra phi2 space (`run --graph`, its default)" if args.graph else "")
     text = (
-        "# Constant tau or the tau schedule, chosen by the learnability score\n\n"
+        f"# {title}, chosen by the learnability score\n\n"
         "What `humelabel run` does by default (`--tau-end auto`): each seed fitted with "
-        f"constant tau and with `tau_end` {AUTO_TAU_END:g} (`fast` preset; phi1 MiniLM, phi2 "
-        "TF-IDF; the digits demo its own two views), the labeling with the higher "
+        f"constant tau and with `tau_end` {AUTO_TAU_END:g}{graph_note} (`fast` preset; phi1 "
+        "MiniLM, phi2 TF-IDF; the digits demo its own two views), the labeling with the best "
         "learnability score kept (`humelabel.runs.learnability`: mean over both spaces of "
         "the 5-fold cross-validated accuracy of logistic regression). Cells: median ACC over "
         "the seeds, raw / refined (`humelabel.runs.refine`), in percent. `name:c:d`: c "
         "classes of the dataset drawn with seed d (data the score was not chosen on, with "
         "the digits demo). Spearman: the score against ACC over all runs of the dataset.\n\n"
         + "\n".join(lines) + "\n\nRegenerate: `OMP_NUM_THREADS=1 .venv/bin/python "
-        "benchmarks/schedule_choice.py`\n")
-    write_results(Path(args.out), text, results, stamp(script_argv(), resolve("fast", {})))
+        f"benchmarks/schedule_choice.py{' --graph' if args.graph else ''}`\n")
+    write_results(Path(out), text, results, stamp(script_argv(), resolve("fast", {})))
     print(text)
     return 0
 

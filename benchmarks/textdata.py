@@ -104,7 +104,7 @@ def hume_run(name: str, phi1: str, phi2: str, seed: int, preset: str = "fast",
                  device="cpu").fit(x1, x2)
     seconds = time.perf_counter() - start
     # The search diagnostic: the objective of the found and of the true labeling, same splits.
-    found, true = (model.score_labeling(x2, labels, num_splits=10, seed=0)["loss"]
+    found, true = (model.score_labeling(x2, labels, num_splits=10, seed=0, phi1=x1)["loss"]
                    for labels in (model.labels_, y))
     record = {**evaluate(y, model.labels_), "time_s": seconds, "seed": seed,
               "preset": preset, "overrides": overrides, "objective_found": found,

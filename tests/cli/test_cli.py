@@ -229,6 +229,20 @@ def test_preset_and_options_are_applied(
     np.testing.assert_array_equal(model["phi2_scale"], np.ones(1, dtype=np.float32))
 
 
+def test_graph_neighbors_option(
+    data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --graph-neighbors N adds phi1's graph view as a phi2 space (HUME(graph_neighbors=N));
+    # the model still predicts from phi1 alone.
+    out = tmp_path / "out"
+    run_ok(fit_argv(data, out, "--quiet", "--graph-neighbors", "5"), capsys)
+    assert json.loads((out / "config.json").read_text())["hyperparameters"][
+        "graph_neighbors"] == 5
+    run_ok(["predict", "--model", str(out), "--phi1", str(data["phi1"]), "--out",
+            str(tmp_path / "again.npy")], capsys)
+    np.testing.assert_array_equal(np.load(tmp_path / "again.npy"), np.load(out / "labels.npy"))
+
+
 def test_npz_and_safetensors_inputs(
     data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -408,7 +422,8 @@ def test_fit_unreadable_file(
 
 
 @pytest.mark.parametrize(
-    "extra", [["--inner", "bogus"], ["--tau", "abc"], ["--tau", "nan"], ["--preset", "x"]]
+    "extra", [["--inner", "bogus"], ["--tau", "abc"], ["--tau", "nan"], ["--preset", "x"],
+              ["--graph-neighbors", "0"], ["--graph-neighbors", "100000"]]
 )
 def test_fit_usage_errors_exit_2(
     extra: list[str], data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -59,6 +59,9 @@ _HYPERPARAMETER_HELP = {
     "prior": "class-proportion term: uniform (Eq. 7 entropy bonus), ratio (generalization / "
              "entropy: allows imbalanced classes), or FILE of k known class proportions "
              "(.npy, .json list, or numbers in text; + entropy_weight x KL to them)",
+    "graph_neighbors": "add phi1's N-nearest-neighbour graph (its spectral embedding) as a "
+                       "phi2 space, so the labeling must also follow phi1's neighbourhoods "
+                       "(default: off)",
 }
 
 #: Allowed values of the string-valued hyperparameters.
@@ -216,6 +219,8 @@ def add_hyperparameter_options(parser: argparse.ArgumentParser) -> None:
             kwargs.update(type=finite_float, metavar="X")
         elif name == "prior":
             kwargs.update(type=prior_value, metavar="uniform|ratio|FILE")
+        elif name == "graph_neighbors":
+            kwargs.update(type=positive_int, metavar="N")
         elif isinstance(ref, int):
             kwargs.update(type=int, metavar="N")
         elif isinstance(ref, float):

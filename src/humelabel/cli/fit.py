@@ -205,6 +205,10 @@ def validate_fit(args: argparse.Namespace, *, check_out: bool = True) -> FitInpu
     else:
         check_k(args.k, phi1.shape[0], args.phi1)
     _check_prior_length(args)
+    graph = overrides.get("graph_neighbors")
+    if graph is not None and graph >= phi1.shape[0] - 1:
+        raise InputError(f"--graph-neighbors {graph}", f"must be below rows - 1 = "
+                         f"{phi1.shape[0] - 1} for the {phi1.shape[0]} rows of {args.phi1}")
     inputs = FitInputs(phi1=phi1, phi2=phi2, overrides=overrides)
     eval_ref = (args.phi1, phi1)
     if args.phi1_eval is not None:

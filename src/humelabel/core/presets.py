@@ -29,6 +29,7 @@ HYPERPARAMETERS = (
     "split_pool",
     "init",
     "prior",
+    "graph_neighbors",
 )
 
 _PAPER = {
@@ -52,6 +53,7 @@ _PAPER = {
     "split_pool": 0,  # 0: fresh random splits every time
     "init": "random",  # random orthogonal task encoder
     "prior": "uniform",  # Eq. 7's entropy term: gen - entropy_weight * H(mean soft label)
+    "graph_neighbors": None,  # None: no graph view; N: phi1's N-NN graph as a phi2 space
 }
 
 _IMAGENET = {

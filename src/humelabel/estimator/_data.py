@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_array
 
+from ..core.encoder import centroid_init
+from ..core.graph import graph_dim, spectral_view
 from ..io.arrays import first_nonfinite_row
 
 PHI2_SCALINGS = ("global", "none")
@@ -21,6 +23,8 @@ DTYPES = ("auto", "float32", "float16")
 #: Task-encoder initialisations: a random orthogonal matrix (the paper) or the orthonormalised
 #: centroids of a k-means labeling of phi1.
 INITS = ("random", "kmeans")
+#: Rows of phi1 (at most) that the k-means start is fitted on.
+KMEANS_INIT_ROWS = 20000
 _FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 CHUNK_ROWS = 65536
 
@@ -73,6 +77,40 @@ def check_spaces(phi2: Any, name: str) -> list[tuple[str, np.ndarray]]:
     if not isinstance(phi2, Spaces):
         return [(name, check_matrix(phi2, name))]
     return [(f"{name}[{i}]", check_matrix(x, f"{name}[{i}]")) for i, x in enumerate(phi2)]
+
+
+def check_labelings(labelings: Any, n: int) -> list[np.ndarray]:
+    """Each hard labeling as int64 (n,), or ValueError (not integers, wrong shape, < 0)."""
+    checked = []
+    for labels in labelings:
+        labels = np.asarray(labels)
+        if labels.shape != (n,) or labels.dtype.kind not in "iu":
+            raise ValueError(f"labels must be integers of shape ({n},), got "
+                             f"{labels.dtype} {labels.shape}")
+        if labels.min() < 0:
+            raise ValueError("labels must be non-negative class ids")
+        checked.append(labels.astype(np.int64))
+    return checked
+
+
+def graph_space(phi1: np.ndarray, n_neighbors: int, n_classes: int) -> np.ndarray:
+    """phi1's graph view (n, m) for ``graph_neighbors``: :func:`humelabel.core.graph.
+    spectral_view` with m = :func:`humelabel.core.graph.graph_dim` (n_classes, n)."""
+    return spectral_view(phi1, n_neighbors, graph_dim(n_classes, phi1.shape[0]))
+
+
+def kmeans_init(rows_of: Any, x1: np.ndarray, n_classes: int, seed: int) -> torch.Tensor:
+    """Task-encoder rows (k, d1) from the k-means centroids of phi1 (scikit-learn's KMeans)
+    on at most KMEANS_INIT_ROWS random rows, prepared by ``rows_of`` (the estimator's phi1
+    normalisation)."""
+    from sklearn.cluster import KMeans
+
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(x1.shape[0], min(x1.shape[0], KMEANS_INIT_ROWS), replace=False))
+    sample = rows_of(x1[rows])
+    kmeans = KMeans(n_classes, n_init=3, random_state=seed % (2**32))
+    labels = torch.from_numpy(kmeans.fit_predict(sample).astype(np.int64))
+    return centroid_init(torch.from_numpy(sample), labels, n_classes)
 
 
 def phi2_scaling_of(phi2: np.ndarray, mode: str) -> tuple[np.ndarray, np.float32]:

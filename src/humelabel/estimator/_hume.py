@@ -16,7 +16,6 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..core.device import resolve_device
-from ..core.encoder import centroid_init
 from ..core.inner import make_inner_solver
 from ..core.objective import labelings_objective
 from ..core.presets import HYPERPARAMETERS, resolve
@@ -28,9 +27,12 @@ from ._data import (
     DTYPES,
     PHI2_SCALINGS,
     Spaces,
+    check_labelings,
     check_matrix,
     check_spaces,
     chunks,
+    graph_space,
+    kmeans_init,
     phi2_scaling_of,
     scaled,
     storage_dtype,
@@ -38,8 +40,6 @@ from ._data import (
 )
 from ._params import check_params, check_prior
 from ._persist import load_estimator, model_bytes
-
-KMEANS_INIT_ROWS = 20000
 
 
 class HUME(ClusterMixin, BaseEstimator):
@@ -62,6 +62,11 @@ class HUME(ClusterMixin, BaseEstimator):
             divided by that entropy; allows imbalanced classes), or known class proportions
             q (``n_classes`` positive numbers, rescaled to sum 1: ``+ entropy_weight *
             KL(mean soft label || q)``); see :func:`humelabel.core.objective.combine_terms`.
+        graph_neighbors: ``None`` (every preset) or N: add phi1's N-nearest-neighbour graph
+            as one more phi2 space (its spectral embedding, :mod:`humelabel.core.graph`, of
+            2 k dimensions within 20..200), so the labeling must also generalize along phi1's
+            own neighbourhoods. Costs an exact N-NN search over the rows (O(n^2 d1)) and a
+            second inner problem per split. ``humelabel run`` fits it as a candidate (N = 30).
         normalize: L2-normalise the rows of phi1 (fit and predict).
         phi2_scaling: ``"global"`` centres phi2 and rescales it by one number so that the
             mean squared row norm equals its dimension d2 (average feature variance 1). This
@@ -116,6 +121,7 @@ class HUME(ClusterMixin, BaseEstimator):
         split_pool: int | None = None,
         init: str | None = None,
         prior: str | None = None,
+        graph_neighbors: int | None = None,
         normalize: bool = True,
         phi2_scaling: str = "global",
         dtype: str = "auto",
@@ -144,6 +150,7 @@ class HUME(ClusterMixin, BaseEstimator):
         self.split_pool = split_pool
         self.init = init
         self.prior = prior
+        self.graph_neighbors = graph_neighbors
         self.normalize = normalize
         self.phi2_scaling = phi2_scaling
         self.dtype = dtype
@@ -210,6 +217,9 @@ class HUME(ClusterMixin, BaseEstimator):
             raise ValueError(f"n_classes must be between 2 and the number of rows ({n}), "
                              f"got {self.n_classes}")
         params["prior"] = check_prior(params["prior"], self.n_classes)
+        if params["graph_neighbors"] is not None and not params["graph_neighbors"] < n - 1:
+            raise ValueError(f"graph_neighbors must be below n - 1 = {n - 1} (the rows), got "
+                             f"{params['graph_neighbors']}")
         if params["subset_size"] > n:
             params["subset_size"] = n
         if self.dtype not in DTYPES:
@@ -250,11 +260,16 @@ class HUME(ClusterMixin, BaseEstimator):
         t1 = self._to_tensor(x1, self._phi1_rows)
         t2s = [self._to_tensor(x2, scaled(center, factor))
                for (_, x2), (center, factor) in zip(x2s, scalings, strict=True)]
+        if params["graph_neighbors"] is not None:  # one more space, scaled like the others
+            view = graph_space(x1, params["graph_neighbors"], self.n_classes)
+            t2s.append(self._to_tensor(view, scaled(*phi2_scaling_of(view, self.phi2_scaling))))
+            solvers.append(make_inner_solver(params["inner"], **params))
         init_weight = None
         if params["init"] == "kmeans":
-            init_weight = self._kmeans_init(x1)
-        result = run_search(t1, t2s if multi else t2s[0], self.n_classes, config,
-                            solvers if multi else solvers[0], generator, self.verbose,
+            init_weight = kmeans_init(self._phi1_rows, x1, self.n_classes, self.seed_)
+        several = len(t2s) > 1
+        result = run_search(t1, t2s if several else t2s[0], self.n_classes, config,
+                            solvers if several else solvers[0], generator, self.verbose,
                             init_weight)
         self.params_ = params
         self.history_ = result.history
@@ -263,18 +278,6 @@ class HUME(ClusterMixin, BaseEstimator):
         self.n_features_in_ = x1.shape[1]
         self.labels_ = self._assign(x1_eval if x1_eval is not None else x1)
         return self
-
-    def _kmeans_init(self, x1: np.ndarray) -> torch.Tensor:
-        """Task-encoder rows from k-means centroids of phi1 (scikit-learn's KMeans), fitted on
-        at most KMEANS_INIT_ROWS random rows."""
-        from sklearn.cluster import KMeans
-
-        rng = np.random.default_rng(self.seed_)
-        rows = np.sort(rng.choice(x1.shape[0], min(x1.shape[0], KMEANS_INIT_ROWS), replace=False))
-        sample = self._phi1_rows(x1[rows])
-        kmeans = KMeans(self.n_classes, n_init=3, random_state=self.seed_ % (2**32))
-        labels = torch.from_numpy(kmeans.fit_predict(sample).astype(np.int64))
-        return centroid_init(torch.from_numpy(sample), labels, self.n_classes)
 
     def _assign(self, x1: np.ndarray) -> np.ndarray:
         """argmax of the task encoder's logits, (m, d1) -> (m,); row norms don't matter."""
@@ -348,17 +351,20 @@ class HUME(ClusterMixin, BaseEstimator):
 
     # ----------------------------------------------------------------- diagnostics
     def score_labeling(
-        self, phi2: Any, labels: Any, *, num_splits: int = 20, seed: int = 0
+        self, phi2: Any, labels: Any, *, num_splits: int = 20, seed: int = 0,
+        phi1: Any = None,
     ) -> dict[str, float]:
         """The objective (Eq. 7, lower is better) of one hard labeling (n,) on phi2 (n, d2).
 
         Call it on the found and on the true labeling to tell an optimisation failure
         (found > truth) from an objective failure. See :meth:`score_labelings`.
         """
-        return self.score_labelings(phi2, [labels], num_splits=num_splits, seed=seed)[0]
+        return self.score_labelings(phi2, [labels], num_splits=num_splits, seed=seed,
+                                    phi1=phi1)[0]
 
     def score_labelings(
-        self, phi2: Any, labelings: Sequence[Any], *, num_splits: int = 20, seed: int = 0
+        self, phi2: Any, labelings: Sequence[Any], *, num_splits: int = 20, seed: int = 0,
+        phi1: Any = None,
     ) -> list[dict[str, float]]:
         """The objective (Eq. 7, lower is better) of each hard labeling (n,) on phi2 (n, d2).
 
@@ -367,7 +373,9 @@ class HUME(ClusterMixin, BaseEstimator):
         every labeling). A fitted model uses its own phi2 scaling and hyperparameters; an
         unfitted one uses its resolved hyperparameters and scales phi2 by phi2's statistics,
         so the objective of labelings can be studied without a search (the correlation
-        analysis). Labelings may use more than ``n_classes`` classes.
+        analysis). Labelings may use more than ``n_classes`` classes. With
+        ``graph_neighbors`` set, the objective includes phi1's graph view, so ``phi1`` (n, d1)
+        of the same rows is required.
         """
         fitted = hasattr(self, "coef_")
         params = self.params_ if fitted else self.resolved_params()
@@ -383,19 +391,21 @@ class HUME(ClusterMixin, BaseEstimator):
         else:
             scalings = [phi2_scaling_of(x2, self.phi2_scaling) for _, x2 in x2s]
         x2 = x2s[0][1]
-        checked = []
-        for labels in labelings:
-            labels = np.asarray(labels)
-            if labels.shape != (x2.shape[0],) or labels.dtype.kind not in "iu":
-                raise ValueError(f"labels must be integers of shape ({x2.shape[0]},), got "
-                                 f"{labels.dtype} {labels.shape}")
-            if labels.min() < 0:
-                raise ValueError("labels must be non-negative class ids")
-            checked.append(labels.astype(np.int64))
+        checked = check_labelings(labelings, x2.shape[0])
         if not checked:
             return []
         n_classes = max(self.n_classes, max(int(labels.max()) + 1 for labels in checked))
         device = self.device_ if fitted else resolve_device(self.device)
+        if params["graph_neighbors"] is not None:
+            if phi1 is None:
+                raise ValueError("this objective includes phi1's graph view "
+                                 "(graph_neighbors): pass phi1=")
+            x1 = self._check(phi1, "phi1")
+            if x1.shape[0] != x2.shape[0]:
+                raise ValueError(f"phi1 has {x1.shape[0]} rows but phi2 has {x2.shape[0]}")
+            view = graph_space(x1, params["graph_neighbors"], self.n_classes)
+            x2s = [*x2s, ("graph view", view)]
+            scalings = [*scalings, phi2_scaling_of(view, self.phi2_scaling)]
         tensors = [torch.from_numpy(scaled(center, factor)(space)).to(device)
                    for (_, space), (center, factor) in zip(x2s, scalings, strict=True)]
         return labelings_objective(

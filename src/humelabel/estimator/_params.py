@@ -61,6 +61,10 @@ def check_params(params: dict[str, Any]) -> None:
     tau_end = params["tau_end"]
     requirements["tau_end"] = (tau_end is None or (np.isfinite(tau_end) and tau_end > 0),
                                "None or > 0")
+    graph = params["graph_neighbors"]
+    requirements["graph_neighbors"] = (
+        graph is None or (isinstance(graph, (int, np.integer)) and not isinstance(graph, bool)
+                          and graph >= 1), "None or an integer >= 1")
     for name, (ok, rule) in requirements.items():
         if not ok:
             raise ValueError(f"{name} must be {rule}, got {params[name]!r}")

@@ -21,7 +21,8 @@ __all__ = ["SELECT_FACTORS", "grid", "select", "select_columns", "select_metrics
 #: Default factors of the ``--select`` grid, applied to the resolved base values.
 SELECT_FACTORS = {"tau": (0.5, 1.0, 2.0), "entropy_weight": (0.5, 1.0, 2.0),
                   "outer_lr": (0.3, 1.0, 3.0)}
-_GRID_TAGS = {"tau": "tau", "entropy_weight": "ew", "outer_lr": "lr", "tau_end": "tauend"}
+_GRID_TAGS = {"tau": "tau", "entropy_weight": "ew", "outer_lr": "lr", "tau_end": "tauend",
+              "graph_neighbors": "graph"}
 
 
 def grid(preset: str, overrides: dict[str, Any],
