@@ -145,7 +145,7 @@ def main() -> int:
     extra = ["graph picked"] if args.graph else []
     lines = ["| dataset | n | k | seeds | " + " | ".join(heads + extra) +
              " | better run picked | Spearman score / ACC |",
-             "|---" * (8 + len(SCHEDULES) + args.graph * 2) + "|"]
+             "|---" * (7 + len(SCHEDULES) + args.graph * 2) + "|"]
     for name, r in results.items():
         cells = [f"{100 * r[f'{s}_acc']:.1f} / {100 * r[f'{s}_refined']:.1f}" for s in shown]
         cells += [f"{r['graph_picked']} / {len(r['runs'])}"] if args.graph else []

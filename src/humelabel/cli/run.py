@@ -108,8 +108,9 @@ def add_commands(sub: Any) -> None:
                      help="parallel processes for the runs and --k auto's short runs (one "
                      "torch thread each) and for "
                      "the folds of the scoring and refinement; the labels do not depend on it. "
-                     "auto (default): 2 where there are 2 or more cores (the two candidates "
-                     "of --tau-end auto side by side), else 1; runs on an accelerator: 1. "
+                     "auto (default): 2 where there are 2 or more cores (the candidates "
+                     "of --tau-end auto and --graph two at a time), else 1; runs on an "
+                     "accelerator: 1. "
                      "Each process holds its own copy of both spaces")
     add_backend_options(run)
     run.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
@@ -124,7 +125,7 @@ def add_commands(sub: Any) -> None:
                      help="the tau schedule. auto (default): fit with constant tau and with tau "
                      f"lowered to {AUTO_TAU_END:g} over the search, and keep the combination "
                      "that is more learnable in both spaces (humelabel.runs.learnability; "
-                     "select.csv; two fits per seed, side by side with --jobs 2). none: "
+                     "select.csv; two fits per seed, plus --graph's). none: "
                      "constant tau only. X: lower tau geometrically from the preset's to X "
                      "(HUME(tau_end=X)) only. Measured: docs/method.md, "
                      "\"Choosing the tau schedule\"")
