@@ -10,7 +10,9 @@ ACC / NMI / ARI in percent and the wall time (HUME: median per run; combined: al
 scoring). Then the refinement of ``humelabel.runs.refine`` over both spaces (each run refined
 on its own, median; and the combination refined) and the reliable samples of the combination
 (run agreement + neighbour agreement in phi1, ``humelabel.runs.reliable``) at 4 and 15 per
-class: their accuracy in percent. Two diagnostics close the table: the objective of the found
+class: their accuracy in percent, ranked within equal agreement by density (the default) and
+by the cross-fitted confidence over both spaces (``humelabel reliable --confidence-spaces``).
+Two diagnostics close the table: the objective of the found
 labeling (median over the runs) next to the truth's, the same splits for both (found below
 the truth: the objective prefers what the search found; above: the search stopped short),
 and the correlation analysis's headline Pearson rho of the objective with the distance to the
@@ -61,7 +63,7 @@ from humelabel.io import save_npy_atomic, write_json_atomic  # noqa: E402
 from humelabel.runs.candidates import AUTO_TAU_END, candidate_grid  # noqa: E402
 from humelabel.runs.ensemble import GeneralizationScorer, combine_labelings  # noqa: E402
 from humelabel.runs.learnability import LearnabilityScorer  # noqa: E402
-from humelabel.runs.refine import refine_labels  # noqa: E402
+from humelabel.runs.refine import label_confidence, refine_labels  # noqa: E402
 from humelabel.runs.reliable import (  # noqa: E402
     neighbor_agreement,
     reliable_accuracy,
@@ -170,10 +172,14 @@ def hume(name: str, seeds: list[int], figure: Path) -> dict[str, dict[str, Any]]
     refined["time_s"] = time.perf_counter() - start
     neigh, dist = neighbor_agreement(both[0], combined.labels)
     reliable = {}
+    confidence = label_confidence(both, combined.labels)
     for per_class in RELIABLE:
-        picked = select_reliable(combined.labels, combined.agreement, neigh, per_class,
-                                 mean_distance=dist, n_classes=int(y.max()) + 1)
-        reliable[f"reliable@{per_class}"] = reliable_accuracy(y, combined.labels, picked)
+        for tag, conf in (("", None), ("+confidence", confidence)):
+            picked = select_reliable(combined.labels, combined.agreement, neigh, per_class,
+                                     mean_distance=dist, confidence=conf,
+                                     n_classes=int(y.max()) + 1)
+            reliable[f"reliable@{per_class}{tag}"] = reliable_accuracy(y, combined.labels,
+                                                                       picked)
     return {
         "HUME run refined (median)": {
             **{key: statistics.median(r[key] for r in refined_runs)
@@ -274,10 +280,12 @@ def main() -> None:
         rows.append(f"| {method} | " + " | ".join(cell(results[name][method])
                                                   for name in args.datasets) + " |")
     for per_class in RELIABLE:
-        key = f"reliable@{per_class}"
-        rows.append(f"| reliable samples, {per_class} per class (% correct) | " + " | ".join(
-            f"{100 * results[name][key]['accuracy']:.1f} (n {results[name][key]['n']})"
-            for name in args.datasets) + " |")
+        for tag, title in (("", ""), ("+confidence", ", ranked by confidence")):
+            key = f"reliable@{per_class}{tag}"
+            rows.append(f"| reliable samples, {per_class} per class{title} (% correct) | "
+                        + " | ".join(f"{100 * results[name][key]['accuracy']:.1f} "
+                                     f"(n {results[name][key]['n']})"
+                                     for name in args.datasets) + " |")
     rows.append("| objective, found (median run) / truth | " + " | ".join(
         f"{results[name]['objective']['found_median']:.3f} / "
         f"{results[name]['objective']['truth']:.3f}" for name in args.datasets) + " |")
@@ -297,9 +305,11 @@ def main() -> None:
         f"the combined labelings: {links}.\n\n"
         f"Refined: cross-fitted logistic regression over {{phi1, phi2}} (humelabel.runs."
         f"refine; `run --refine`). Reliable samples: from the combination, neighbours in "
-        f"phi1. Objective: Eq. 7 (lower is better) on the same 10 "
-        f"splits for found and truth; rho: Pearson of the objective with 1 - ACC over "
-        f"labelings at controlled distances from the truth (docs/method.md, Diagnostics).\n\n"
+        f"phi1; equal agreement ranked by density, or by the cross-fitted confidence over "
+        f"both spaces (`reliable --confidence-spaces`). Objective: Eq. 7 (lower is better) "
+        f"on the same 10 splits for found and truth; rho: Pearson of the objective with "
+        f"1 - ACC over labelings at controlled distances from the truth (docs/method.md, "
+        f"Diagnostics).\n\n"
         f"Regenerate: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/report.py"
         f"{'' if args.phi2 == 'mpnet' else ' --phi2 ' + args.phi2}"
         f"{'' if args.tau_end is None else f' --tau-end {args.tau_end}'}"

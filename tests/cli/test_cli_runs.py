@@ -299,7 +299,8 @@ def test_reliable_csv(
                      "--per-class", "3", "--neighbors", "5", "--truth", str(data["truth"])],
                     capsys)
     rows = read_csv(multi / "reliable.csv")
-    assert list(rows[0]) == ["index", "label", "run_agreement", "neighbor_agreement"]
+    assert list(rows[0]) == ["index", "label", "run_agreement", "neighbor_agreement",
+                             "confidence"]
     labels = np.load(multi / "labels.npy")
     summary = json.loads((multi / "reliable.json").read_text())
     assert len(summary["counts"]) == K
@@ -314,6 +315,22 @@ def test_reliable_csv(
     rc, _, err = run(["reliable", "--runs", str(multi), "--phi", str(data["phi2"]),
                       "--per-class", "3"], capsys)
     assert rc == 2 and "reliable.csv: exists (use --overwrite)" in err
+    # The confidence over both spaces: same eligible points, each row's confidence in (0, 1].
+    both = multi / "both.csv"
+    run_ok(["reliable", "--runs", str(multi), "--phi", str(data["phi2"]), "--per-class", "3",
+            "--neighbors", "5", "--confidence-spaces", str(data["phi1"]), str(data["phi2"]),
+            "--out", str(both), "--quiet"], capsys)
+    assert all(0 < float(r["confidence"]) <= 1 for r in read_csv(both))
+    assert (json.loads(both.with_suffix(".json").read_text())["eligible"]
+            == summary["eligible"])
+    assert all(r["confidence"] == "" for r in rows)  # without --confidence-spaces
+    short = multi / "short.npy"
+    np.save(short, np.zeros((10, 3), dtype=np.float32))
+    rc, _, err = run(["reliable", "--runs", str(multi), "--phi", str(data["phi2"]),
+                      "--per-class", "3", "--confidence-spaces", str(short),
+                      "--out", str(multi / "y.csv")], capsys)
+    assert rc == 2 and "short.npy" in err and err.count("\n") == 1
+    assert not (multi / "y.csv").exists()
 
 
 def test_reliable_accuracy_on_a_synthetic_combination(

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from humelabel.analysis.metrics import cluster_accuracy
-from humelabel.runs.refine import refine_labels
+from humelabel.runs.refine import label_confidence, refine_labels
 
 
 def _views(seed: int = 0, n: int = 600):
@@ -46,3 +46,24 @@ def test_refinement_rejects_bad_input():
         refine_labels([spaces[0][:10]], y)
     with pytest.raises(ValueError, match="iterations"):
         refine_labels(spaces, y, iterations=0)
+
+
+def test_label_confidence_is_lower_on_wrong_labels():
+    spaces, y = _views(4)
+    rng = np.random.default_rng(7)
+    noisy = y.copy()
+    flip = rng.random(len(y)) < 0.2
+    noisy[flip] = (y[flip] + 1) % 3
+    noisy[:3] = 5  # a class of three rows: fewer than the folds, confidence 0
+    confidence = label_confidence(spaces, noisy)
+    assert confidence.shape == y.shape and confidence.dtype == np.float64
+    assert ((confidence >= 0) & (confidence <= 1)).all()
+    assert (confidence[:3] == 0).all()
+    right = ~flip & (np.arange(len(y)) >= 3)
+    wrong = flip & (np.arange(len(y)) >= 3)
+    # Measured (views of seeds 4-6, 1 and 2 threads): mean confidence 0.74-0.75 on the right
+    # labels, 0.21-0.22 on the wrong ones.
+    assert confidence[right].mean() > confidence[wrong].mean() + 0.4
+    np.testing.assert_array_equal(label_confidence(spaces, noisy, n_jobs=2), confidence)
+    with pytest.raises(ValueError, match="one row per label"):
+        label_confidence([spaces[0][:10]], y)

@@ -49,6 +49,21 @@ def test_selection_counts_order_and_thresholds() -> None:
         select_reliable(labels, runs, neigh, 0)
 
 
+def test_confidence_breaks_ties_before_distance() -> None:
+    labels = np.zeros(4, dtype=np.int64)
+    full = np.ones(4)
+    dist = np.array([0.1, 0.2, 0.3, 0.4])
+    confidence = np.array([0.2, 0.9, 0.5, 0.9])
+    picked = select_reliable(labels, full, full, 3, mean_distance=dist, confidence=confidence)
+    np.testing.assert_array_equal(picked.indices, [1, 3, 2])
+    # A higher agreement sum still comes first.
+    runs = np.array([1.0, 0.9, 0.9, 0.9])
+    picked = select_reliable(labels, runs, full, 2, mean_distance=dist, confidence=confidence)
+    np.testing.assert_array_equal(picked.indices, [0, 1])
+    with pytest.raises(ValueError, match="confidence"):
+        select_reliable(labels, full, full, 1, confidence=np.ones(3))
+
+
 def test_reliable_points_are_right_on_noisy_blobs() -> None:
     x, truth, labels = blobs()
     rng = np.random.default_rng(1)

@@ -24,7 +24,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from ..io import l2_normalize
 
-__all__ = ["REFINE_C", "REFINE_ITERATIONS", "refine_labels"]
+__all__ = ["REFINE_C", "REFINE_ITERATIONS", "label_confidence", "refine_labels"]
 
 #: Inverse L2 penalty of the refining classifier, on L2-normalised rows of each space.
 REFINE_C = 0.3
@@ -60,3 +60,34 @@ def refine_labels(spaces: Sequence[np.ndarray], labels: np.ndarray, *, C: float 
         current[movable] = cross_val_predict(model, x[movable], current[movable], cv=cv,
                                               n_jobs=n_jobs)
     return current
+
+
+def label_confidence(spaces: Sequence[np.ndarray], labels: np.ndarray, *, C: float = REFINE_C,
+                     folds: int = 5, random_state: int = 0,
+                     n_jobs: int | None = None) -> np.ndarray:
+    """How strongly all ``spaces`` together support each row's label: (n,) float64, the
+    cross-fitted probability of the row's own label under one round of the refinement's
+    classifier (``refine_labels``'s logistic regression, trained without the row).
+
+    Rows of classes with fewer than ``folds`` rows get 0 (no model can be fitted without
+    them). ``humelabel reliable --confidence-spaces`` ranks its eligible points by it
+    (``select_reliable``'s ``confidence``).
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    if labels.ndim != 1 or any(np.shape(x)[0] != labels.shape[0] for x in spaces):
+        raise ValueError("every space must have one row per label")
+    if folds < 2 or not C > 0:
+        raise ValueError("need folds >= 2 and C > 0")
+    confidence = np.zeros(labels.shape[0], dtype=np.float64)
+    movable = np.bincount(labels)[labels] >= folds
+    classes = np.unique(labels[movable])
+    if classes.size < 2:
+        return confidence
+    x = np.concatenate([l2_normalize(space) for space in spaces], axis=1)
+    cv = StratifiedKFold(folds, shuffle=True, random_state=random_state)
+    proba = cross_val_predict(LogisticRegression(C=C, max_iter=300), x[movable],
+                              labels[movable], cv=cv, n_jobs=n_jobs, method="predict_proba")
+    # predict_proba's columns follow the sorted classes.
+    confidence[movable] = proba[np.arange(proba.shape[0]),
+                                np.searchsorted(classes, labels[movable])]
+    return confidence
