@@ -42,23 +42,18 @@ def refine_labels(spaces: Sequence[np.ndarray], labels: np.ndarray, *, C: float 
     fixed (its rows cannot be split into the folds). ``n_jobs``: processes for the folds
     (joblib's convention); the result does not depend on it.
     """
-    labels = np.asarray(labels, dtype=np.int64)
-    if labels.ndim != 1 or any(np.shape(x)[0] != labels.shape[0] for x in spaces):
-        raise ValueError("every space must have one row per label")
+    labels = _check_labels(spaces, labels)
     if iterations < 1 or folds < 2 or not C > 0:
         raise ValueError("need iterations >= 1, folds >= 2 and C > 0")
-    x = np.concatenate([l2_normalize(space) for space in spaces], axis=1)
+    x = _stack(spaces)
     current = labels.copy()
     for _ in range(iterations):
-        counts = np.bincount(current)
-        movable = counts[current] >= folds
+        movable = _movable(current, folds)
         if len(np.unique(current[movable])) < 2:
             break
-        cv = StratifiedKFold(folds, shuffle=True, random_state=random_state)
-        model = LogisticRegression(C=C, max_iter=300)
         current = current.copy()
-        current[movable] = cross_val_predict(model, x[movable], current[movable], cv=cv,
-                                              n_jobs=n_jobs)
+        current[movable] = _cross_fit(x[movable], current[movable], C, folds, random_state,
+                                      n_jobs, "predict")
     return current
 
 
@@ -73,21 +68,43 @@ def label_confidence(spaces: Sequence[np.ndarray], labels: np.ndarray, *, C: flo
     them). ``humelabel reliable --confidence-spaces`` ranks its eligible points by it
     (``select_reliable``'s ``confidence``).
     """
-    labels = np.asarray(labels, dtype=np.int64)
-    if labels.ndim != 1 or any(np.shape(x)[0] != labels.shape[0] for x in spaces):
-        raise ValueError("every space must have one row per label")
+    labels = _check_labels(spaces, labels)
     if folds < 2 or not C > 0:
         raise ValueError("need folds >= 2 and C > 0")
     confidence = np.zeros(labels.shape[0], dtype=np.float64)
-    movable = np.bincount(labels)[labels] >= folds
+    movable = _movable(labels, folds)
     classes = np.unique(labels[movable])
     if classes.size < 2:
         return confidence
-    x = np.concatenate([l2_normalize(space) for space in spaces], axis=1)
-    cv = StratifiedKFold(folds, shuffle=True, random_state=random_state)
-    proba = cross_val_predict(LogisticRegression(C=C, max_iter=300), x[movable],
-                              labels[movable], cv=cv, n_jobs=n_jobs, method="predict_proba")
+    proba = _cross_fit(_stack(spaces)[movable], labels[movable], C, folds, random_state,
+                       n_jobs, "predict_proba")
     # predict_proba's columns follow the sorted classes.
     confidence[movable] = proba[np.arange(proba.shape[0]),
                                 np.searchsorted(classes, labels[movable])]
     return confidence
+
+
+def _check_labels(spaces: Sequence[np.ndarray], labels: np.ndarray) -> np.ndarray:
+    """labels as (n,) int64, or ValueError unless every space has n rows."""
+    labels = np.asarray(labels, dtype=np.int64)
+    if labels.ndim != 1 or any(np.shape(x)[0] != labels.shape[0] for x in spaces):
+        raise ValueError("every space must have one row per label")
+    return labels
+
+
+def _stack(spaces: Sequence[np.ndarray]) -> np.ndarray:
+    """The spaces' rows L2-normalised per space, side by side: (n, sum of d_i)."""
+    return np.concatenate([l2_normalize(space) for space in spaces], axis=1)
+
+
+def _movable(labels: np.ndarray, folds: int) -> np.ndarray:
+    """(n,) bool: rows of classes with at least ``folds`` rows (the others cannot be split)."""
+    return np.bincount(labels)[labels] >= folds
+
+
+def _cross_fit(x: np.ndarray, labels: np.ndarray, C: float, folds: int, random_state: int,
+               n_jobs: int | None, method: str) -> np.ndarray:
+    """scikit-learn's ``cross_val_predict`` of the refinement's logistic regression."""
+    cv = StratifiedKFold(folds, shuffle=True, random_state=random_state)
+    return cross_val_predict(LogisticRegression(C=C, max_iter=300), x, labels, cv=cv,
+                             n_jobs=n_jobs, method=method)
