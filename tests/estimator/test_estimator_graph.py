@@ -10,11 +10,14 @@ import pytest
 from humelabel import HUME
 from humelabel.analysis.metrics import cluster_accuracy
 
-SMALL = dict(iterations=150, subset_size=300, num_subsets=4, outer_lr=0.05, split_pool=8)
+SMALL = dict(
+    preset="fast", iterations=150, subset_size=300, num_subsets=4, outer_lr=0.05, split_pool=8
+)
 
 
-def nuisance_two_view(seed: int, n: int = 600, k: int = 4
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def nuisance_two_view(
+    seed: int, n: int = 600, k: int = 4
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """phi1 (n, 2k + 4): k compact classes (scale 2) and, weaker (1.2), a nuisance labeling
     of k values independent of them; phi2 (n, 16): the nuisance strongly (2.0), the classes
     faintly (0.3). So a labeling by the nuisance is linear in phi1 and the most learnable in
@@ -35,8 +38,9 @@ def test_the_graph_view_keeps_the_search_on_phi1s_clusters():
     plain, graph = [], []
     for seed in range(5):
         phi1, phi2, y = nuisance_two_view(seed)
-        plain.append(cluster_accuracy(y, HUME(4, random_state=seed, **SMALL)
-                                      .fit(phi1, phi2).labels_))
+        plain.append(
+            cluster_accuracy(y, HUME(4, random_state=seed, **SMALL).fit(phi1, phi2).labels_)
+        )
         model = HUME(4, random_state=seed, graph_neighbors=10, **SMALL).fit(phi1, phi2)
         graph.append(cluster_accuracy(y, model.labels_))
     # Measured (seeds 0-4, 1 and 2 threads alike): plain 0.41 / 0.29 / 0.30 / 0.28 / 0.29
@@ -48,11 +52,13 @@ def test_the_graph_view_keeps_the_search_on_phi1s_clusters():
 
 def test_score_labeling_needs_phi1_for_the_graph_term(tmp_path):
     phi1, phi2, y = nuisance_two_view(0, n=200)
-    model = HUME(4, random_state=0, graph_neighbors=10, iterations=3).fit(phi1, phi2)
+    model = HUME(4, preset="fast", random_state=0, graph_neighbors=10, iterations=3).fit(phi1, phi2)
     with pytest.raises(ValueError, match="pass phi1="):
         model.score_labeling(phi2, y)
     with_graph = model.score_labeling(phi2, y, phi1=phi1)
-    without = HUME(4, random_state=0, iterations=3).fit(phi1, phi2).score_labeling(phi2, y)
+    without = (
+        HUME(4, preset="fast", random_state=0, iterations=3).fit(phi1, phi2).score_labeling(phi2, y)
+    )
     assert with_graph["generalization"] != pytest.approx(without["generalization"])
     # The model file keeps the setting; predict needs only phi1.
     model.save(tmp_path / "m.safetensors")
@@ -61,13 +67,16 @@ def test_score_labeling_needs_phi1_for_the_graph_term(tmp_path):
     np.testing.assert_array_equal(loaded.predict(phi1), model.labels_)
 
 
-@pytest.mark.parametrize("value, match", [
-    (0, "graph_neighbors must be None or an integer >= 1"),
-    (2.5, "graph_neighbors must be None or an integer >= 1"),
-    (True, "graph_neighbors must be None or an integer >= 1"),
-    (199, "graph_neighbors must be below n - 1 = 199"),
-])
+@pytest.mark.parametrize(
+    "value, match",
+    [
+        (0, "graph_neighbors must be None or an integer >= 1"),
+        (2.5, "graph_neighbors must be None or an integer >= 1"),
+        (True, "graph_neighbors must be None or an integer >= 1"),
+        (199, "graph_neighbors must be below n - 1 = 199"),
+    ],
+)
 def test_bad_graph_neighbors(value, match):
     phi1, phi2, _ = nuisance_two_view(0, n=200)
     with pytest.raises(ValueError, match=match):
-        HUME(4, graph_neighbors=value, iterations=1).fit(phi1, phi2)
+        HUME(4, preset="fast", graph_neighbors=value, iterations=1).fit(phi1, phi2)
