@@ -20,13 +20,20 @@ demo its own), caches under benchmarks/work/ksel_run/ and reuses the short runs 
 ``benchmarks/k_reference.py`` (benchmarks/work/kref/, the same seeds and settings, labels
 only: their seconds are unknown, so the wall cost is then left out); ``--criterion`` picks
 choose_k's criterion. Results go to k_selection_run_<criterion>.{md,json} and
-k_selection_run_<criterion>_<name>.png.
+k_selection_run_<criterion>_<name>.png. With ``--views run``, a dataset may also be a class
+subset ``name:classes:draw`` (``benchmarks/schedule_choice.py``'s, e.g. ``banking77:10:0``),
+listed without a plot; the eight subsets the criterion was not chosen on go to
+k_selection_run_joint_subsets.md (``--out``).
 
 Usage::
 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/k_selection.py \
         [--datasets digits trec ag_news stackoverflow banking77 biomedical] [--k-range 2-150]
-        [--views mpnet|run] [--criterion cross_view|joint]
+        [--views mpnet|run] [--criterion cross_view|joint] [--out FILE]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/k_selection.py --views run \
+        --datasets banking77:10:0 banking77:30:0 stackoverflow:10:0 stackoverflow:5:0 \
+        biomedical:10:0 biomedical:5:0 trec:4:0 ag_news:3:0 \
+        --out docs/results/k_selection_run_joint_subsets.md
 """
 
 from __future__ import annotations
@@ -136,6 +143,13 @@ def run_dataset(name: str, k_range: tuple[int, int], views: str = "mpnet",
                 criterion: str = "cross_view") -> dict[str, Any]:
     phi1, phi2, y = (load_run if views == "run" else load_mpnet)(name)
     true_k = int(y.max()) + 1
+    # The whole grid first (coarse_stride 1, the reference), then the default coarse-to-fine
+    # search, which reuses its cached runs; each one's cost counts the runs it asked for.
+    whole_log: list[tuple[int, int, float, bool]] = []
+    whole = ck.choose_k(phi1, phi2, k_range, criterion=criterion, coarse_stride=1,
+                        fit_final=False,
+                        make_estimator=lambda k, it, seed: CachedRun(name, k, it, seed,
+                                                                     whole_log, phi1, views))
     log: list[tuple[int, int, float, bool]] = []
     sel = ck.choose_k(phi1, phi2, k_range, criterion=criterion,
                       make_estimator=lambda k, it, seed: CachedRun(name, k, it, seed, log,
@@ -153,10 +167,11 @@ def run_dataset(name: str, k_range: tuple[int, int], views: str = "mpnet",
     base = json.loads(base_file.read_text())
     acc_by_k = {int(r["k"]): cluster_accuracy(y, np.load(
                     cache / path(name, r["iterations"], r["k"], 0).name)["labels"])
-                for r in sel.table if r["stage"] != "full"}
+                for r in sel.table + whole.table if r["stage"] != "full"}
     prefix = "k_selection" if views == "mpnet" else f"k_selection_run_{criterion}"
-    plot_k_selection(sel.table, sel.k_, RESULTS / f"{prefix}_{name}.png",
-                     title=f"{name}: true k = {true_k}, chosen k = {sel.k_}")
+    if ":" not in name:  # class subsets (name:classes:draw) get the table, not a plot
+        plot_k_selection(sel.table, sel.k_, RESULTS / f"{prefix}_{name}.png",
+                         title=f"{name}: true k = {true_k}, chosen k = {sel.k_}")
     row = {"dataset": name, "n": int(len(y)), "true_k": true_k, "chosen_k": sel.k_,
            "acc_chosen": cluster_accuracy(y, sel.labels_),
            "acc_true_k": cluster_accuracy(y, at_true.labels_),
@@ -164,8 +179,15 @@ def run_dataset(name: str, k_range: tuple[int, int], views: str = "mpnet",
            "cost_runs": (select_s / at_true.seconds_ if np.isfinite(select_s) else None),
            "run_equivalents": steps / full_steps + 1,
            "short_runs": sum(1 for _, it, _, _ in log if it != full_steps),
+           "whole_grid": {"chosen_k": whole.k_,
+                          "run_equivalents": sum(it for _, it, _, _ in whole_log) / full_steps
+                          + 1,
+                          "short_runs": len(whole_log),
+                          "cost_runs": (sum(s for _, _, s, _ in whole_log) + at_true.seconds_)
+                          / at_true.seconds_},
            **{key: value for key, value in base.items() if key not in ("silhouette", "bic")},
-           "curves": {"table": sel.table, "short_run_acc_seed0": acc_by_k,
+           "curves": {"table": sel.table, "whole_grid_table": whole.table,
+                      "short_run_acc_seed0": acc_by_k,
                       "silhouette": base["silhouette"], "bic": base["bic"]}}
     print(f"{name}: true {true_k} chosen {sel.k_} ACC {row['acc_chosen']:.3f} vs "
           f"{row['acc_true_k']:.3f}; silhouette {base['silhouette_k']} BIC {base['bic_k']}; "
@@ -195,9 +217,10 @@ def page(rows: list[dict[str, Any]], lo: int, hi: int, views: str = "mpnet",
     lines = ["# Choosing k without labels", "",
              f"`humelabel.runs.choose_k` over k {lo}-{hi} (capped at rows / 5), defaults: "
              f"{SETUP[criterion]} ({ck.COARSE_ITERATIONS} outer steps of the fast preset) per "
-             f"candidate on a geometric grid (ratio {ck.GRID_RATIO}), criterion "
-             f"{ck.RULES[criterion]}; views {VIEWS[views]}; {ck.FINE} fine candidates around "
-             "the best, "
+             f"candidate on a geometric grid (ratio {ck.GRID_RATIO}; first one grid point in "
+             f"{ck.COARSE_STRIDE}, then the unscored ones around the best); "
+             f"criterion {ck.RULES[criterion]}; views {VIEWS[views]}; {ck.FINE} fine "
+             "candidates around the best, "
              "one full run at the chosen k (seed 0); one thread. ACC is the Hungarian accuracy "
              "(for k != true k unmatched clusters count as wrong). Baselines: k-means on phi1 "
              "(L2-normalised) over the same grid, k of the best silhouette and of the lowest "
@@ -207,20 +230,24 @@ def page(rows: list[dict[str, Any]], lo: int, hi: int, views: str = "mpnet",
              "full run at the true k, under the machine's load of the moment (at most two "
              "one-thread processes since 2026-12-04; 4-8 before), n/a when short runs came "
              "from benchmarks/k_reference.py's cache (no seconds). Per criterion comparison: "
-             "[k_criteria.md](k_criteria.md).", "",
+             "[k_criteria.md](k_criteria.md). 'Whole grid': the same search scoring every grid "
+             "point at once (`coarse_stride=1`, the default before 2026-12-06), its pick and "
+             "cost in steps.", "",
              f"Within 25% of the true k: **{near} of {len(rows)}**; ACC at the chosen k no more "
              f"than 5 points below ACC at the true k: **{acc_ok} of {len(rows)}**; chosen k "
              f"closer to the truth than both baselines' (relative error): **{beats} of "
              f"{len(rows)}**.", "",
              "| dataset (n) | true k | chosen k | ACC chosen | ACC at true k | silhouette k "
-             "(ACC) | BIC k (ACC) | cost (runs, wall) | cost (runs, steps) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "(ACC) | BIC k (ACC) | cost (runs, wall) | cost (runs, steps) | whole grid: k, "
+             "cost (steps) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['dataset']} ({r['n']:,}) | {r['true_k']} | {r['chosen_k']} | "
                      f"{100 * r['acc_chosen']:.1f} | {100 * r['acc_true_k']:.1f} | "
                      f"{r['silhouette_k']} ({100 * r['acc_silhouette_k']:.1f}) | "
                      f"{r['bic_k']} ({100 * r['acc_bic_k']:.1f}) | {_runs(r['cost_runs'])} | "
-                     f"{r['run_equivalents']:.1f} |")
+                     f"{r['run_equivalents']:.1f} | {r['whole_grid']['chosen_k']}, "
+                     f"{r['whole_grid']['run_equivalents']:.1f} |")
     lines += ["", "Criterion per candidate k (coarse grid, then fine; '< x': skipped by the "
               "joint bound, its cross-view ARI x being below the best score; seed 0's "
               "short-run ACC in brackets, for reference only):", ""]
@@ -229,8 +256,9 @@ def page(rows: list[dict[str, Any]], lo: int, hi: int, views: str = "mpnet",
         acc = r["curves"]["short_run_acc_seed0"]
         cells = [f"{t['k']}: {_score(t)} ({100 * acc[int(t['k'])]:.0f})"
                  for t in r["curves"]["table"] if t["stage"] != "full"]
-        lines.append(f"- **{r['dataset']}** (true {r['true_k']}, chosen {r['chosen_k']}; "
-                     f"`{prefix}_{r['dataset']}.png`): " + ", ".join(cells))
+        plot = "" if ":" in r["dataset"] else f"; `{prefix}_{r['dataset']}.png`"
+        lines.append(f"- **{r['dataset']}** (true {r['true_k']}, chosen {r['chosen_k']}{plot}): "
+                     + ", ".join(cells))
     return "\n".join(lines) + "\n"
 
 
@@ -249,7 +277,7 @@ def main() -> int:
     rows = [run_dataset(name, (lo, hi), args.views, args.criterion) for name in args.datasets]
     hyper = {"fast": resolve("fast", {}), "coarse_iterations": ck.COARSE_ITERATIONS,
              "criterion": args.criterion, "views": args.views, "fine": ck.FINE,
-             "grid_ratio": ck.GRID_RATIO, "k_range": [lo, hi]}
+             "grid_ratio": ck.GRID_RATIO, "coarse_stride": ck.COARSE_STRIDE, "k_range": [lo, hi]}
     out = args.out or str(RESULTS / ("k_selection.md" if args.views == "mpnet"
                                      else f"k_selection_run_{args.criterion}.md"))
     write_results(out, page(rows, lo, hi, args.views, args.criterion), {"rows": rows},

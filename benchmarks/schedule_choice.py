@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
 import sys
 import time
@@ -167,7 +168,7 @@ def main() -> int:
         "classes of the dataset drawn with seed d (data the score was not chosen on, with "
         "the digits demo). Spearman: the score against ACC over all runs of the dataset.\n\n"
         + "\n".join(lines) + "\n\nRegenerate: `OMP_NUM_THREADS=1 .venv/bin/python "
-        f"benchmarks/schedule_choice.py{' --graph' if args.graph else ''}`\n")
+        f"{shlex.join(script_argv()[1:])}`\n")
     write_results(Path(out), text, results, stamp(script_argv(), resolve("fast", {})))
     print(text)
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,6 +40,7 @@ from ..runs.choose_k import DEFAULT_K_RANGE
 from ..runs.outputs import is_multi_seed_dir
 from .common import (
     EXIT_OK,
+    PROG,
     CliError,
     add_backend_options,
     check_backend,
@@ -299,6 +301,8 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                              progress=lambda message: progress(args.quiet, message))
         args.k = selection.k_
         progress(args.quiet, f"chose k = {args.k} (k_selection.csv)")
+        if selection.note() is not None:
+            print(f"{PROG}: note: {selection.note()}", file=sys.stderr, flush=True)
     progress(args.quiet, f"fitting HUME (k={args.k}, preset {RUN_PRESET}, {len(seeds)} seeds)")
     scorer = None
     cpu_jobs = resolve_jobs(args.jobs, "cpu")  # scikit-learn's folds run on the CPU

@@ -10,11 +10,13 @@ Pass k when you know it, and read the curve (``k_selection.png``) when you do no
 
 The criterion: seeds and views agree (``joint``)
 ------------------------------------------------
-Every candidate k of a geometric grid over ``k_range`` (ratio 1.3) gets three short HUME
-runs (``coarse_iterations`` = 40 outer steps instead of the preset's 300): seeds 0 and 1
-labelling phi1 with phi2 as the second view, and seed 0 labelling phi2 with phi1 as the
-second view (the roles exchanged). The criterion is the AMI between the two phi1 runs times
-the ARI between seed 0's phi1 and phi2 runs (:func:`criterion_terms`, :func:`joint_score`).
+Candidates k come from a geometric grid over ``k_range`` (ratio 1.3), coarse to fine: one
+grid point in two first (``coarse_stride``), then the skipped grid points next to the best
+(:func:`grid_gap`). Each candidate gets three short HUME runs (``coarse_iterations`` = 40
+outer steps instead of the preset's 300): seeds 0 and 1 labelling phi1 with phi2 as the
+second view, and seed 0 labelling phi2 with phi1 as the second view (the roles exchanged).
+The criterion is the AMI between the two phi1 runs times the ARI between seed 0's phi1 and
+phi2 runs (:func:`criterion_terms`, :func:`joint_score`).
 HUME's premise is that the true labeling is linear in both views, so at the right k the
 search finds it from any start and from either view. Each term alone is fooled: a dominant
 two-way split of one space is reproducible across seeds (seed AMI 0.84-0.91 at k = 2 on AG
@@ -31,9 +33,9 @@ Earlier measurements and the other criteria tried: docs/results/k_criteria.md,
 docs/results/k_selection.md (MiniLM / MPNet) and docs/method.md, "Choosing k".
 
 Cost: 3 short runs of 40 steps per candidate (2 where the bound skips one) and one full
-run: 6.1-8.6 runs in outer steps. Wall time on StackOverflow (20,000 rows, 2-core CPU;
-``benchmarks/k_cost.py``): 13.5 runs with ``jobs=1``, 7.5 with ``jobs=2``, above the issue's
-target of about 5 (details in docs/method.md, "Choosing k").
+run: 4.5-6.2 runs in outer steps on the six datasets (6.1-8.6 scoring the whole grid, with
+the same pick on all six and on 7 of 8 class subsets). Wall time on StackOverflow: see
+docs/method.md, "Coarse to fine".
 """
 
 from __future__ import annotations
@@ -52,23 +54,34 @@ import numpy as np
 from ..analysis.metrics import ami, ari
 from ..estimator import HUME, Spaces
 from .jobs import Workers
+from .k_grid import (
+    COARSE_STRIDE,
+    DEFAULT_K_RANGE,
+    FINE,
+    GRID_RATIO,
+    MIN_ROWS_PER_CLASS,
+    best_k,
+    fine_candidates,
+    geometric_grid,
+    grid_gap,
+    parse_k_range,
+    strided,
+)
 from .outputs import csv_text
 
 __all__ = ["KSelection", "best_k", "choose_k", "criterion_terms", "fine_candidates",
-           "geometric_grid", "joint_score", "parse_k_range", "read_table", "stability"]
+           "geometric_grid", "grid_gap", "joint_score", "parse_k_range", "read_table",
+           "stability", "strided", "WEAK_SCORE"]
 
-#: Default candidate range: ``fit --k auto`` searches 2..DEFAULT_K_MAX (capped at rows / 5).
-DEFAULT_K_RANGE = (2, 150)
-#: Ratio between neighbouring grid points of the coarse stage.
-GRID_RATIO = 1.3
 #: Outer steps of each coarse run (the fast preset's full run has 300).
 COARSE_ITERATIONS = 40
+#: Below this best ``joint`` score the pick is weakly supported (:attr:`KSelection.weak`):
+#: seeds and views agree little at every k. Measured (docs/method.md, "Coarse to fine"):
+#: 0.083-0.090 on TREC and its 4-class subset, whose curves are flat and whose picks are noise;
+#: 0.181-0.597 on the twelve other datasets and subsets.
+WEAK_SCORE = 0.125
 #: Short runs (seeds) per candidate k; the criterion compares their labelings.
 SEEDS = 2
-#: Candidates of the fine stage, between the best grid point's neighbours.
-FINE = 2
-#: Rows per class the largest candidate keeps at least (hi is capped at rows / this).
-MIN_ROWS_PER_CLASS = 5
 #: Columns of :meth:`KSelection.csv` (``k_selection.csv``).
 COLUMNS = ("k", "stage", "iterations", "seeds", "criterion", "classes_used", "stability",
            "stability_min", "seed_ami", "cross_ari", "seconds")
@@ -78,28 +91,6 @@ RULES = {"cross_view": "cross-view stability: ARI of short runs labelling phi1 a
 CRITERIA = tuple(RULES)
 #: The criterion of ``--k auto`` and :func:`choose_k` unless told.
 DEFAULT_CRITERION = "joint"
-
-
-def parse_k_range(text: str) -> tuple[int, int]:
-    """``"2-150"`` -> (2, 150); ValueError (one line) unless ``2 <= lo < hi``, both ints."""
-    parts = text.split("-")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-        raise ValueError(f"expected LO-HI with integers, e.g. 2-150, got {text!r}")
-    lo, hi = int(parts[0]), int(parts[1])
-    if lo < 2:
-        raise ValueError(f"the lower end must be at least 2, got {lo}")
-    if hi <= lo:
-        raise ValueError(f"the upper end must be above the lower end, got {text!r}")
-    return lo, hi
-
-
-def geometric_grid(lo: int, hi: int, ratio: float = GRID_RATIO) -> list[int]:
-    """Increasing ints from lo to hi (both included), neighbours about ``ratio`` apart."""
-    if not 2 <= lo <= hi:
-        raise ValueError(f"need 2 <= lo <= hi, got {lo}, {hi}")
-    count = max(2, int(np.ceil(np.log(hi / lo) / np.log(ratio))) + 1)
-    grid = np.unique(np.round(np.geomspace(lo, hi, count)).astype(int))
-    return [int(k) for k in grid]
 
 
 def stability(labelings: Sequence[np.ndarray]) -> tuple[float, float]:
@@ -172,16 +163,38 @@ class KSelection:
     criterion: str = "cross_view"
     seconds: float = 0.0
 
+    @property
+    def best_score(self) -> float:
+        """The criterion at the chosen k (the highest of the table)."""
+        return float(max(r["stability"] for r in self.table
+                         if r["stage"] != "full" and r["stability"] != ""))
+
+    @property
+    def weak(self) -> bool:
+        """Whether the ``joint`` pick is weakly supported: its score is below
+        :data:`WEAK_SCORE`, so seeds and views agree little at any k (always False for
+        ``cross_view``, whose scale differs)."""
+        return self.criterion == "joint" and self.best_score < WEAK_SCORE
+
     def csv(self) -> str:
         """The table as CSV text (``k_selection.csv``)."""
         return csv_text(self.table, COLUMNS)
 
+    def note(self) -> str | None:
+        """A one-line warning for a weakly supported pick (:attr:`weak`), else None."""
+        if not self.weak:
+            return None
+        return (f"the criterion is at most {self.best_score:.3f} over k (below "
+                f"{WEAK_SCORE}): seeds and views agree little at any k, so k = {self.k_} is "
+                "weakly supported; read k_selection.png and pass --k if you know it")
+
     def record(self) -> dict[str, Any]:
-        """JSON-ready summary: chosen k, range, rule, seconds, short and full runs."""
+        """JSON-ready summary: chosen k, range, rule, best score and whether it is weak,
+        seconds, short runs."""
         short = sum(int(r["seeds"]) for r in self.table if r["stage"] != "full")
         return {"k": int(self.k_), "k_range": list(self.k_range),
-                "criterion": RULES[self.criterion],
-                "short_runs": short, "seconds": round(self.seconds, 3)}
+                "criterion": RULES[self.criterion], "best_score": round(self.best_score, 6),
+                "weak": self.weak, "short_runs": short, "seconds": round(self.seconds, 3)}
 
 
 def choose_k(
@@ -191,6 +204,7 @@ def choose_k(
     *,
     coarse_iterations: int = COARSE_ITERATIONS,
     grid_ratio: float = GRID_RATIO,
+    coarse_stride: int = COARSE_STRIDE,
     seeds: int | None = None,
     cross_view: bool = True,
     criterion: str = DEFAULT_CRITERION,
@@ -207,7 +221,11 @@ def choose_k(
     Args:
         k_range: (lo, hi) candidates; hi is capped at ``n // 5`` (at least lo).
         coarse_iterations: outer steps of each candidate's short runs.
-        grid_ratio: ratio between neighbouring coarse candidates.
+        grid_ratio: ratio between neighbouring grid candidates.
+        coarse_stride: the coarse stage scores every ``coarse_stride``-th grid point (and
+            the last), then the unscored grid points between the best and its nearest
+            scored neighbours, until the best's grid neighbours are scored
+            (:func:`strided`, :func:`grid_gap`); 1: the whole grid at once.
         seeds: short runs per candidate (>= 2; None: 2, or 3 for ``"joint"``), j = 0, 1,
             ...: seed ``random_state + j``, or with ``cross_view`` seed
             ``random_state + j // 2``.
@@ -248,6 +266,8 @@ def choose_k(
     if int(jobs) > 1 and make_estimator is not None:
         raise ValueError("jobs > 1 needs the default make_estimator (hume_params cross "
                          "processes, a function does not)")
+    if int(coarse_stride) < 1:
+        raise ValueError(f"coarse_stride must be at least 1, got {coarse_stride}")
     if int(seeds) < 2:
         raise ValueError(f"seeds must be at least 2 (the criterion compares runs), got {seeds}")
     hi = max(lo, min(hi, n // MIN_ROWS_PER_CLASS))
@@ -364,9 +384,11 @@ def choose_k(
     state = {"phi1": phi1, "phi2": phi2, "params": dict(hume_params)}
     grid = geometric_grid(lo, hi, grid_ratio)
     with Workers(int(jobs), state) if int(jobs) > 1 else nullcontext() as workers:
-        run_stage(grid, "coarse")
-        best = best_k(table)
-        run_stage(fine_candidates(grid, best, int(fine)), "fine")
+        ks = strided(grid, int(coarse_stride))
+        while ks:  # every other grid point, then the grid points around the best
+            run_stage(ks, "coarse")
+            ks = grid_gap(grid, {int(r["k"]) for r in table}, best_k(table))
+        run_stage(fine_candidates(grid, best_k(table), int(fine)), "fine")
     k_best = best_k(table)
     est = first[k_best]
     if fit_final:
@@ -395,26 +417,3 @@ def _short_run(task: _ShortRun, state: dict[str, Any]) -> tuple[HUME, float]:
     views = (state["phi2"], state["phi1"]) if exchanged else (state["phi1"], state["phi2"])
     est = HUME(k, random_state=seed, **{**state["params"], "iterations": iterations}).fit(*views)
     return est, time.perf_counter() - t0
-
-
-def best_k(table: Sequence[dict[str, Any]]) -> int:
-    """k of the highest stability among the scored rows (those with one), the larger k on
-    ties."""
-    scored = [r for r in table if r["stage"] != "full" and r["stability"] != ""]
-    return int(max(scored, key=lambda r: (r["stability"], r["k"]))["k"])
-
-
-def fine_candidates(grid: Sequence[int], best: int, most: int = FINE) -> list[int]:
-    """Up to ``most`` ints not on ``grid``: the geometric midpoints between ``best`` and its
-    grid neighbours (below first), then the other ints between the neighbours, nearest to
-    ``best`` (in ratio) first."""
-    i = list(grid).index(best)
-    left, right = grid[max(0, i - 1)], grid[min(len(grid) - 1, i + 1)]
-    inside = [k for k in range(left + 1, right) if k not in grid]
-    picks = [int(round(np.sqrt(best * side))) for side in (left, right) if side != best]
-    picks += sorted(inside, key=lambda k: abs(np.log(k / best)))
-    out: list[int] = []
-    for k in picks:
-        if k in inside and k not in out and len(out) < most:
-            out.append(k)
-    return out

@@ -1,0 +1,89 @@
+"""The candidate k of :func:`humelabel.runs.choose_k.choose_k`: a geometric grid over a range,
+scored coarse to fine (:func:`strided`, then :func:`grid_gap` around the best), then
+:func:`fine_candidates` between the best grid point's neighbours; :func:`best_k` reads the
+pick off the table of scores."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["COARSE_STRIDE", "DEFAULT_K_RANGE", "FINE", "GRID_RATIO", "MIN_ROWS_PER_CLASS",
+           "best_k", "fine_candidates", "geometric_grid", "grid_gap", "parse_k_range",
+           "strided"]
+
+#: Default candidate range: ``fit --k auto`` searches 2..DEFAULT_K_MAX (capped at rows / 5).
+DEFAULT_K_RANGE = (2, 150)
+#: Ratio between neighbouring grid points of the coarse stage.
+GRID_RATIO = 1.3
+#: The coarse stage scores every COARSE_STRIDE-th grid point first (:func:`strided`).
+COARSE_STRIDE = 2
+#: Candidates of the fine stage, between the best grid point's neighbours.
+FINE = 2
+#: Rows per class the largest candidate keeps at least (hi is capped at rows / this).
+MIN_ROWS_PER_CLASS = 5
+
+
+def parse_k_range(text: str) -> tuple[int, int]:
+    """``"2-150"`` -> (2, 150); ValueError (one line) unless ``2 <= lo < hi``, both ints."""
+    parts = text.split("-")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise ValueError(f"expected LO-HI with integers, e.g. 2-150, got {text!r}")
+    lo, hi = int(parts[0]), int(parts[1])
+    if lo < 2:
+        raise ValueError(f"the lower end must be at least 2, got {lo}")
+    if hi <= lo:
+        raise ValueError(f"the upper end must be above the lower end, got {text!r}")
+    return lo, hi
+
+
+def geometric_grid(lo: int, hi: int, ratio: float = GRID_RATIO) -> list[int]:
+    """Increasing ints from lo to hi (both included), neighbours about ``ratio`` apart."""
+    if not 2 <= lo <= hi:
+        raise ValueError(f"need 2 <= lo <= hi, got {lo}, {hi}")
+    count = max(2, int(np.ceil(np.log(hi / lo) / np.log(ratio))) + 1)
+    grid = np.unique(np.round(np.geomspace(lo, hi, count)).astype(int))
+    return [int(k) for k in grid]
+
+
+def best_k(table: Sequence[dict[str, Any]]) -> int:
+    """k of the highest stability among the scored rows (those with one), the larger k on
+    ties."""
+    scored = [r for r in table if r["stage"] != "full" and r["stability"] != ""]
+    return int(max(scored, key=lambda r: (r["stability"], r["k"]))["k"])
+
+
+def strided(grid: Sequence[int], stride: int) -> list[int]:
+    """Every ``stride``-th point of ``grid`` from the first, and the last."""
+    picks = list(grid[::stride])
+    if grid and picks[-1] != grid[-1]:
+        picks.append(grid[-1])
+    return [int(k) for k in picks]
+
+
+def grid_gap(grid: Sequence[int], scored: set[int], best: int) -> list[int]:
+    """The unscored points of ``grid`` between ``best`` and its nearest scored grid points
+    on either side; empty when both of ``best``'s grid neighbours are scored."""
+    grid = list(grid)
+    i = grid.index(best)
+    below = next((j for j in range(i - 1, -1, -1) if grid[j] in scored), 0)
+    above = next((j for j in range(i + 1, len(grid)) if grid[j] in scored), len(grid) - 1)
+    return [int(k) for k in grid[below:above + 1] if k not in scored]
+
+
+def fine_candidates(grid: Sequence[int], best: int, most: int = FINE) -> list[int]:
+    """Up to ``most`` ints not on ``grid``: the geometric midpoints between ``best`` and its
+    grid neighbours (below first), then the other ints between the neighbours, nearest to
+    ``best`` (in ratio) first."""
+    i = list(grid).index(best)
+    left, right = grid[max(0, i - 1)], grid[min(len(grid) - 1, i + 1)]
+    inside = [k for k in range(left + 1, right) if k not in grid]
+    picks = [int(round(np.sqrt(best * side))) for side in (left, right) if side != best]
+    picks += sorted(inside, key=lambda k: abs(np.log(k / best)))
+    out: list[int] = []
+    for k in picks:
+        if k in inside and k not in out and len(out) < most:
+            out.append(k)
+    return out

@@ -1,0 +1,49 @@
+"""The candidate k of choose_k: the geometric grid, the coarse stride and the gap around
+the best, the fine candidates, the range parser, the pick off a table."""
+
+from __future__ import annotations
+
+import pytest
+
+from humelabel.runs import k_grid
+
+
+def test_fine_candidates_are_midpoints_off_the_grid() -> None:
+    grid = k_grid.geometric_grid(2, 150)
+    assert k_grid.fine_candidates(grid, 20, 2) == [17, 22]  # sqrt(15 * 20), sqrt(20 * 25)
+    assert k_grid.fine_candidates(grid, 2, 2) == []  # 2 and 3 are neighbours: nothing between
+    extra = k_grid.fine_candidates(grid, 20, 4)
+    assert extra[:2] == [17, 22] and len(extra) == 4
+    assert not set(extra) & set(grid) and all(15 < k < 25 for k in extra)
+    assert k_grid.fine_candidates(grid, 20, 0) == []
+
+
+def test_coarse_stride_and_the_gap_around_the_best() -> None:
+    grid = k_grid.geometric_grid(2, 150)  # 2 3 4 6 7 9 12 15 20 25 33 42 54 70 90 116 150
+    assert k_grid.strided(grid, 2) == grid[::2]  # 17 points: the last is on the stride
+    assert k_grid.strided(grid[:-1], 2) == grid[:-1:2] + [116]  # the last is always scored
+    assert k_grid.strided(grid, 1) == grid
+    assert k_grid.grid_gap(grid, set(grid[::2]), 20) == [15, 25]
+    assert k_grid.grid_gap(grid, set(grid[::2]) | {15, 25}, 25) == []
+    assert k_grid.grid_gap(grid, set(grid[::2]) | {15, 25}, 20) == []
+    assert k_grid.grid_gap(grid, set(grid[::3]), 2) == [3, 4]  # up to the next scored point
+    assert k_grid.grid_gap(grid, {2, 150}, 150) == grid[1:-1]
+
+
+def test_grid_and_range() -> None:
+    grid = k_grid.geometric_grid(2, 150)
+    assert grid[0] == 2 and grid[-1] == 150 and grid == sorted(set(grid))
+    assert len(grid) <= 20
+    assert k_grid.parse_k_range("3-40") == (3, 40)
+    for bad in ("1-10", "10-5", "5", "a-b", "2-2", "-3-10"):
+        with pytest.raises(ValueError):
+            k_grid.parse_k_range(bad)
+
+
+def test_best_k_takes_the_highest_score_and_the_larger_k_on_ties() -> None:
+    table = [{"k": 3, "stage": "coarse", "stability": 0.5},
+             {"k": 5, "stage": "coarse", "stability": 0.5},
+             {"k": 7, "stage": "coarse", "stability": ""},
+             {"k": 4, "stage": "full", "stability": ""}]
+    assert k_grid.best_k(table) == 5
+    assert k_grid.best_k(table[:1] + [{"k": 2, "stage": "fine", "stability": 0.6}]) == 2
