@@ -157,7 +157,10 @@ def run_dataset(name: str, k_range: tuple[int, int], views: str = "mpnet",
     at_true = CachedRun(name, true_k, None, 0, [], views=views).fit(phi1, phi2)
     select_s = sum(s for _, _, s, _ in log)
     full_steps = at_true.params_["iterations"]
-    steps = sum(it for _, it, _, _ in log if it != full_steps)
+
+    def short(runs: list[tuple[int, int, float, bool]]) -> list[tuple[int, int, float, bool]]:
+        return [r for r in runs if r[1] != full_steps]  # the logged short runs
+
     cache = RUN_CACHE if views == "run" else SWEEP
     base_file = cache / f"{name}-kmeans-baselines.json"
     if not base_file.exists():
@@ -177,12 +180,12 @@ def run_dataset(name: str, k_range: tuple[int, int], views: str = "mpnet",
            "acc_true_k": cluster_accuracy(y, at_true.labels_),
            "select_s": select_s, "one_run_s": at_true.seconds_,
            "cost_runs": (select_s / at_true.seconds_ if np.isfinite(select_s) else None),
-           "run_equivalents": steps / full_steps + 1,
-           "short_runs": sum(1 for _, it, _, _ in log if it != full_steps),
+           "run_equivalents": sum(it for _, it, _, _ in short(log)) / full_steps + 1,
+           "short_runs": len(short(log)),
            "whole_grid": {"chosen_k": whole.k_,
-                          "run_equivalents": sum(it for _, it, _, _ in whole_log) / full_steps
-                          + 1,
-                          "short_runs": len(whole_log),
+                          "run_equivalents": sum(it for _, it, _, _ in short(whole_log))
+                          / full_steps + 1,
+                          "short_runs": len(short(whole_log)),
                           "cost_runs": (sum(s for _, _, s, _ in whole_log) + at_true.seconds_)
                           / at_true.seconds_},
            **{key: value for key, value in base.items() if key not in ("silhouette", "bic")},

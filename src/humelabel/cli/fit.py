@@ -302,8 +302,8 @@ def cmd_fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
         chosen = select_k(args, inputs)
         args.k = chosen.k_
-        if chosen.note() is not None:
-            print(f"{PROG}: note: {chosen.note()}", file=sys.stderr, flush=True)
+        if (note := chosen.note()) is not None:
+            print(f"{PROG}: note: {note}", file=sys.stderr, flush=True)
 
         def extra(tmp: Any) -> None:
             write_text_atomic(tmp / "k_selection.csv", chosen.csv())

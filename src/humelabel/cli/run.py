@@ -301,8 +301,8 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                              progress=lambda message: progress(args.quiet, message))
         args.k = selection.k_
         progress(args.quiet, f"chose k = {args.k} (k_selection.csv)")
-        if selection.note() is not None:
-            print(f"{PROG}: note: {selection.note()}", file=sys.stderr, flush=True)
+        if (note := selection.note()) is not None:
+            print(f"{PROG}: note: {note}", file=sys.stderr, flush=True)
     progress(args.quiet, f"fitting HUME (k={args.k}, preset {RUN_PRESET}, {len(seeds)} seeds)")
     scorer = None
     cpu_jobs = resolve_jobs(args.jobs, "cpu")  # scikit-learn's folds run on the CPU

@@ -61,6 +61,7 @@ from .k_grid import (
     GRID_RATIO,
     MIN_ROWS_PER_CLASS,
     best_k,
+    best_row,
     fine_candidates,
     geometric_grid,
     grid_gap,
@@ -166,8 +167,7 @@ class KSelection:
     @property
     def best_score(self) -> float:
         """The criterion at the chosen k (the highest of the table)."""
-        return float(max(r["stability"] for r in self.table
-                         if r["stage"] != "full" and r["stability"] != ""))
+        return float(best_row(self.table)["stability"])
 
     @property
     def weak(self) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["COARSE_STRIDE", "DEFAULT_K_RANGE", "FINE", "GRID_RATIO", "MIN_ROWS_PER_CLASS",
-           "best_k", "fine_candidates", "geometric_grid", "grid_gap", "parse_k_range",
+           "best_k", "best_row", "fine_candidates", "geometric_grid", "grid_gap", "parse_k_range",
            "strided"]
 
 #: Default candidate range: ``fit --k auto`` searches 2..DEFAULT_K_MAX (capped at rows / 5).
@@ -48,11 +48,16 @@ def geometric_grid(lo: int, hi: int, ratio: float = GRID_RATIO) -> list[int]:
     return [int(k) for k in grid]
 
 
-def best_k(table: Sequence[dict[str, Any]]) -> int:
-    """k of the highest stability among the scored rows (those with one), the larger k on
-    ties."""
+def best_row(table: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The row of the highest stability among the scored rows (those with one, not the full
+    run), the larger k on ties."""
     scored = [r for r in table if r["stage"] != "full" and r["stability"] != ""]
-    return int(max(scored, key=lambda r: (r["stability"], r["k"]))["k"])
+    return max(scored, key=lambda r: (r["stability"], r["k"]))
+
+
+def best_k(table: Sequence[dict[str, Any]]) -> int:
+    """k of :func:`best_row`."""
+    return int(best_row(table)["k"])
 
 
 def strided(grid: Sequence[int], stride: int) -> list[int]:
