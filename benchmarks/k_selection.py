@@ -63,6 +63,7 @@ from humelabel.analysis.metrics import cluster_accuracy  # noqa: E402
 from humelabel.analysis.plots import plot_k_selection  # noqa: E402
 from humelabel.core.presets import resolve  # noqa: E402
 from humelabel.runs import choose_k as ck  # noqa: E402
+from humelabel.runs import k_grid  # noqa: E402
 
 DATASETS = ("digits", "trec", "ag_news", "stackoverflow", "banking77", "biomedical")
 #: Cache of the ``--views run`` runs, and the short runs of benchmarks/k_reference.py.
@@ -220,8 +221,9 @@ def page(rows: list[dict[str, Any]], lo: int, hi: int, views: str = "mpnet",
     lines = ["# Choosing k without labels", "",
              f"`humelabel.runs.choose_k` over k {lo}-{hi} (capped at rows / 5), defaults: "
              f"{SETUP[criterion]} ({ck.COARSE_ITERATIONS} outer steps of the fast preset) per "
-             f"candidate on a geometric grid (ratio {ck.GRID_RATIO}; first one grid point in "
-             f"{ck.COARSE_STRIDE}, then the unscored ones around the best); "
+             f"candidate on a geometric grid (ratio {ck.GRID_RATIO}; first every grid point up "
+             f"to {k_grid.DENSE_K} and one in {ck.COARSE_STRIDE} above, then the unscored ones "
+             "around the best); "
              f"criterion {ck.RULES[criterion]}; views {VIEWS[views]}; {ck.FINE} fine "
              "candidates around the best, "
              "one full run at the chosen k (seed 0); one thread. ACC is the Hungarian accuracy "
@@ -280,7 +282,8 @@ def main() -> int:
     rows = [run_dataset(name, (lo, hi), args.views, args.criterion) for name in args.datasets]
     hyper = {"fast": resolve("fast", {}), "coarse_iterations": ck.COARSE_ITERATIONS,
              "criterion": args.criterion, "views": args.views, "fine": ck.FINE,
-             "grid_ratio": ck.GRID_RATIO, "coarse_stride": ck.COARSE_STRIDE, "k_range": [lo, hi]}
+             "grid_ratio": ck.GRID_RATIO, "coarse_stride": ck.COARSE_STRIDE,
+             "dense_k": k_grid.DENSE_K, "k_range": [lo, hi]}
     out = args.out or str(RESULTS / ("k_selection.md" if args.views == "mpnet"
                                      else f"k_selection_run_{args.criterion}.md"))
     write_results(out, page(rows, lo, hi, args.views, args.criterion), {"rows": rows},

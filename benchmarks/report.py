@@ -11,7 +11,10 @@ scoring). Then the refinement of ``humelabel.runs.refine`` over both spaces (eac
 on its own, median; and the combination refined) and the reliable samples of the combination
 (run agreement + neighbour agreement in phi1, ``humelabel.runs.reliable``) at 4 and 15 per
 class: their accuracy in percent, ranked within equal agreement by density (the default) and
-by the cross-fitted confidence over both spaces (``humelabel reliable --confidence-spaces``).
+by the cross-fitted confidence over both spaces (``humelabel reliable --confidence-spaces``),
+and their ceiling: the share of clusters whose most common class is the one the matching gives
+them (``plurality_ceiling``; a cluster that fails is a split or a mixture, and its typical
+points are wrong).
 Two diagnostics close the table: the objective of the found
 labeling (median over the runs) next to the truth's, the same splits for both (found below
 the truth: the objective prefers what the search found; above: the search stopped short),
@@ -66,6 +69,7 @@ from humelabel.runs.learnability import LearnabilityScorer  # noqa: E402
 from humelabel.runs.refine import label_confidence, refine_labels  # noqa: E402
 from humelabel.runs.reliable import (  # noqa: E402
     neighbor_agreement,
+    plurality_ceiling,
     reliable_accuracy,
     select_reliable,
 )
@@ -187,6 +191,7 @@ def hume(name: str, seeds: list[int], figure: Path) -> dict[str, dict[str, Any]]
             "time_s": median["time_s"] + refine_seconds, "runs": refined_runs},
         "HUME combined refined": refined,
         **reliable,
+        "reliable ceiling": plurality_ceiling(y, combined.labels),
         "HUME run (median)": {**median, "runs": records},
         "objective": {"found_median": statistics.median(r["objective_found"] for r in records),
                       "truth": records[0]["objective_truth"]},
@@ -286,6 +291,9 @@ def main() -> None:
                         + " | ".join(f"{100 * results[name][key]['accuracy']:.1f} "
                                      f"(n {results[name][key]['n']})"
                                      for name in args.datasets) + " |")
+    rows.append("| reliable samples, ceiling: clusters whose most common class is their matched "
+                "one (%) | " + " | ".join(f"{100 * results[name]['reliable ceiling']:.1f}"
+                                          for name in args.datasets) + " |")
     rows.append("| objective, found (median run) / truth | " + " | ".join(
         f"{results[name]['objective']['found_median']:.3f} / "
         f"{results[name]['objective']['truth']:.3f}" for name in args.datasets) + " |")
@@ -306,7 +314,9 @@ def main() -> None:
         f"Refined: cross-fitted logistic regression over {{phi1, phi2}} (humelabel.runs."
         f"refine; `run --refine`). Reliable samples: from the combination, neighbours in "
         f"phi1; equal agreement ranked by density, or by the cross-fitted confidence over "
-        f"both spaces (`reliable --confidence-spaces`). Objective: Eq. 7 (lower is better) "
+        f"both spaces (`reliable --confidence-spaces`); ceiling: the share of clusters whose most "
+        f"common class is the one the matching gives them (humelabel.runs.reliable."
+        f"plurality_ceiling). Objective: Eq. 7 (lower is better) "
         f"on the same 10 splits for found and truth; rho: Pearson of the objective with "
         f"1 - ACC over labelings at controlled distances from the truth (docs/method.md, "
         f"Diagnostics).\n\n"

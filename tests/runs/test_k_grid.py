@@ -20,9 +20,12 @@ def test_fine_candidates_are_midpoints_off_the_grid() -> None:
 
 def test_coarse_stride_and_the_gap_around_the_best() -> None:
     grid = k_grid.geometric_grid(2, 150)  # 2 3 4 6 7 9 12 15 20 25 33 42 54 70 90 116 150
-    assert k_grid.strided(grid, 2) == grid[::2]  # 17 points: the last is on the stride
-    assert k_grid.strided(grid[:-1], 2) == grid[:-1:2] + [116]  # the last is always scored
+    # Every grid point up to DENSE_K = 10, then one in two from 12, and the last.
+    assert k_grid.strided(grid, 2) == [2, 3, 4, 6, 7, 9, 12, 20, 33, 54, 90, 150]
+    assert k_grid.strided(grid, 2, dense=0) == grid[::2]  # 17 points: the last on the stride
+    assert k_grid.strided(grid[:-1], 2, dense=0) == grid[:-1:2] + [116]  # the last always
     assert k_grid.strided(grid, 1) == grid
+    assert k_grid.strided([2, 3, 4], 2) == [2, 3, 4]  # all small: nothing skipped
     assert k_grid.grid_gap(grid, set(grid[::2]), 20) == [15, 25]
     assert k_grid.grid_gap(grid, set(grid[::2]) | {15, 25}, 25) == []
     assert k_grid.grid_gap(grid, set(grid[::2]) | {15, 25}, 20) == []

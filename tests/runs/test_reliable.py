@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from humelabel.runs.reliable import neighbor_agreement, reliable_accuracy, select_reliable
+from humelabel.runs.reliable import (
+    neighbor_agreement,
+    plurality_ceiling,
+    reliable_accuracy,
+    select_reliable,
+)
 
 
 def blobs(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -77,3 +82,15 @@ def test_reliable_points_are_right_on_noisy_blobs() -> None:
     assert result["n"] == 60
     assert result["accuracy"] == 1.0
     assert (labels == np.array([2, 0, 1])[truth]).mean() == pytest.approx(0.85)
+
+
+def test_plurality_ceiling_counts_clusters_whose_main_class_is_matched_elsewhere() -> None:
+    # Class 0 is split over clusters 0 and 1 (60 / 40 rows); class 1 is cluster 2; class 2
+    # (10 rows) hides inside cluster 2. The matching gives cluster 1 the leftover class 2,
+    # though its rows are all class 0: 2 of 3 clusters have their main class matched.
+    truth = np.array([0] * 100 + [1] * 50 + [2] * 10)
+    labels = np.array([0] * 60 + [1] * 40 + [2] * 60)
+    assert plurality_ceiling(truth, labels) == pytest.approx(2 / 3)
+    assert plurality_ceiling(truth, truth) == 1.0
+    with pytest.raises(ValueError, match="alike"):
+        plurality_ceiling(truth, labels[:-1])

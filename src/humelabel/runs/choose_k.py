@@ -10,11 +10,11 @@ Pass k when you know it, and read the curve (``k_selection.png``) when you do no
 
 The criterion: seeds and views agree (``joint``)
 ------------------------------------------------
-Candidates k come from a geometric grid over ``k_range`` (ratio 1.3), coarse to fine: one
-grid point in two first (``coarse_stride``), then the skipped grid points next to the best
-(:func:`grid_gap`). Each candidate gets three short HUME runs (``coarse_iterations`` = 40
-outer steps instead of the preset's 300): seeds 0 and 1 labelling phi1 with phi2 as the
-second view, and seed 0 labelling phi2 with phi1 as the second view (the roles exchanged).
+Candidates k come from a geometric grid over ``k_range`` (ratio 1.3), coarse to fine: every
+grid point up to ``DENSE_K`` = 10 and one in two above (``coarse_stride``), then the skipped
+grid points next to the best (:func:`grid_gap`). Each candidate gets three short HUME runs
+(``coarse_iterations`` = 40 outer steps instead of the preset's 300): seeds 0 and 1 labelling
+phi1 with phi2 as the second view, and seed 0 labelling phi2 with phi1 as the second view.
 The criterion is the AMI between the two phi1 runs times the ARI between seed 0's phi1 and
 phi2 runs (:func:`criterion_terms`, :func:`joint_score`).
 HUME's premise is that the true labeling is linear in both views, so at the right k the
@@ -33,8 +33,8 @@ Earlier measurements and the other criteria tried: docs/results/k_criteria.md,
 docs/results/k_selection.md (MiniLM / MPNet) and docs/method.md, "Choosing k".
 
 Cost: 3 short runs of 40 steps per candidate (2 where the bound skips one) and one full
-run: 4.5-6.2 runs in outer steps on the six datasets (6.1-8.6 scoring the whole grid, with
-the same pick on all six and on 7 of 8 class subsets). Wall time on StackOverflow: see
+run: 4.7-7.4 runs in outer steps on the six datasets (6.1-8.6 scoring the whole grid, with
+the same pick on all six and on 18 class subsets). Wall time on StackOverflow: see
 docs/method.md, "Coarse to fine".
 """
 
@@ -222,10 +222,10 @@ def choose_k(
         k_range: (lo, hi) candidates; hi is capped at ``n // 5`` (at least lo).
         coarse_iterations: outer steps of each candidate's short runs.
         grid_ratio: ratio between neighbouring grid candidates.
-        coarse_stride: the coarse stage scores every ``coarse_stride``-th grid point (and
-            the last), then the unscored grid points between the best and its nearest
-            scored neighbours, until the best's grid neighbours are scored
-            (:func:`strided`, :func:`grid_gap`); 1: the whole grid at once.
+        coarse_stride: the coarse stage scores every grid point up to ``DENSE_K``, every
+            ``coarse_stride``-th above and the last, then the unscored grid points around the
+            best until its grid neighbours are scored (:func:`strided`, :func:`grid_gap`);
+            1: the whole grid at once.
         seeds: short runs per candidate (>= 2; None: 2, or 3 for ``"joint"``), j = 0, 1,
             ...: seed ``random_state + j``, or with ``cross_view`` seed
             ``random_state + j // 2``.
@@ -385,7 +385,7 @@ def choose_k(
     grid = geometric_grid(lo, hi, grid_ratio)
     with Workers(int(jobs), state) if int(jobs) > 1 else nullcontext() as workers:
         ks = strided(grid, int(coarse_stride))
-        while ks:  # every other grid point, then the grid points around the best
+        while ks:  # small k and every other grid point, then the grid points around the best
             run_stage(ks, "coarse")
             ks = grid_gap(grid, {int(r["k"]) for r in table}, best_k(table))
         run_stage(fine_candidates(grid, best_k(table), int(fine)), "fine")

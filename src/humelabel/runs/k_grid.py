@@ -1,7 +1,7 @@
 """The candidate k of :func:`humelabel.runs.choose_k.choose_k`: a geometric grid over a range,
-scored coarse to fine (:func:`strided`, then :func:`grid_gap` around the best), then
-:func:`fine_candidates` between the best grid point's neighbours; :func:`best_k` reads the
-pick off the table of scores."""
+scored coarse to fine (:func:`strided`: every small k and one larger grid point in two, then
+:func:`grid_gap` around the best), then :func:`fine_candidates` between the best grid
+point's neighbours; :func:`best_k` reads the pick off the table of scores."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["COARSE_STRIDE", "DEFAULT_K_RANGE", "FINE", "GRID_RATIO", "MIN_ROWS_PER_CLASS",
-           "best_k", "best_row", "fine_candidates", "geometric_grid", "grid_gap", "parse_k_range",
-           "strided"]
+__all__ = ["COARSE_STRIDE", "DEFAULT_K_RANGE", "DENSE_K", "FINE", "GRID_RATIO",
+           "MIN_ROWS_PER_CLASS", "best_k", "best_row", "fine_candidates", "geometric_grid",
+           "grid_gap", "parse_k_range", "strided"]
 
 #: Default candidate range: ``fit --k auto`` searches 2..DEFAULT_K_MAX (capped at rows / 5).
 DEFAULT_K_RANGE = (2, 150)
@@ -20,6 +20,10 @@ DEFAULT_K_RANGE = (2, 150)
 GRID_RATIO = 1.3
 #: The coarse stage scores every COARSE_STRIDE-th grid point first (:func:`strided`).
 COARSE_STRIDE = 2
+#: The coarse stage scores every grid point up to DENSE_K: there neighbouring grid points
+#: differ by one or two classes and the criterion can peak at one alone (3 AG News classes,
+#: docs/results/k_selection_run_joint_fresh.md: 0.385 at k = 3, under 0.10 at 2 and 4).
+DENSE_K = 10
 #: Candidates of the fine stage, between the best grid point's neighbours.
 FINE = 2
 #: Rows per class the largest candidate keeps at least (hi is capped at rows / this).
@@ -60,12 +64,15 @@ def best_k(table: Sequence[dict[str, Any]]) -> int:
     return int(best_row(table)["k"])
 
 
-def strided(grid: Sequence[int], stride: int) -> list[int]:
-    """Every ``stride``-th point of ``grid`` from the first, and the last."""
-    picks = list(grid[::stride])
-    if grid and picks[-1] != grid[-1]:
-        picks.append(grid[-1])
-    return [int(k) for k in picks]
+def strided(grid: Sequence[int], stride: int, dense: int = DENSE_K) -> list[int]:
+    """Every point of ``grid`` up to ``dense``, then every ``stride``-th of the others from
+    the first of them, and the last."""
+    head = [int(k) for k in grid if k <= dense]
+    rest = [int(k) for k in grid if k > dense]
+    picks = head + rest[::stride]
+    if rest and picks[-1] != rest[-1]:
+        picks.append(rest[-1])
+    return picks
 
 
 def grid_gap(grid: Sequence[int], scored: set[int], best: int) -> list[int]:

@@ -38,7 +38,8 @@ from sklearn.neighbors import NearestNeighbors
 from ..analysis.metrics import hungarian_mapping
 from ..io import l2_normalize
 
-__all__ = ["ReliableSamples", "neighbor_agreement", "reliable_accuracy", "select_reliable"]
+__all__ = ["ReliableSamples", "neighbor_agreement", "plurality_ceiling", "reliable_accuracy",
+           "select_reliable"]
 
 
 def neighbor_agreement(x: ArrayLike, labels: ArrayLike, n_neighbors: int = 10, *,
@@ -177,3 +178,27 @@ def reliable_accuracy(truth: ArrayLike, labels: ArrayLike, samples: ReliableSamp
         per_label.append(float(correct[sel].mean()) if sel.any() else float("nan"))
     return {"accuracy": float(correct.mean()) if correct.size else float("nan"),
             "n": int(correct.size), "per_label_accuracy": per_label}
+
+
+def plurality_ceiling(truth: ArrayLike, labels: ArrayLike) -> float:
+    """Fraction of the clusters of ``labels`` (n,) whose most common true class (``truth``,
+    (n,)) is the class the Hungarian matching of the whole labeling gives them.
+
+    A diagnostic of the labeling, not of the selection: it is the accuracy of reliable samples
+    that come, equally many per cluster, from each cluster's most common class, which is what
+    a ranking by agreement and density tends to pick. A cluster that fails is a split of a
+    class matched elsewhere or a mixture: ranking within it cannot be right.
+    """
+    t, lab = np.asarray(truth), np.asarray(labels)
+    if t.shape != lab.shape or t.ndim != 1:
+        raise ValueError(f"truth and labels must be (n,) alike, got {t.shape} and {lab.shape}")
+    mapping = hungarian_mapping(t, lab)
+    clusters = np.unique(lab)
+    hits = [mapping.get(int(c), None) == _most_common(t[lab == c]) for c in clusters]
+    return float(np.mean(hits)) if hits else float("nan")
+
+
+def _most_common(values: np.ndarray) -> int:
+    """The most frequent value of a 1-D int array (the smallest on ties)."""
+    uniq, counts = np.unique(values, return_counts=True)
+    return int(uniq[np.argmax(counts)])
