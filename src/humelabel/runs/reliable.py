@@ -187,7 +187,7 @@ def plurality_ceiling(truth: ArrayLike, labels: ArrayLike) -> float:
     A diagnostic of the labeling, not of the selection: it is the accuracy of reliable samples
     that come, equally many per cluster, from each cluster's most common class, which is what
     a ranking by agreement and density tends to pick. A cluster that fails is a split of a
-    class matched elsewhere or a mixture: ranking within it cannot be right.
+    class matched elsewhere or a mixture, and its typical points are wrong.
     """
     t, lab = np.asarray(truth), np.asarray(labels)
     if t.shape != lab.shape or t.ndim != 1:
