@@ -28,7 +28,7 @@ __all__ = [
     "add_backend_options", "add_hyperparameter_options", "check_backend", "check_device",
     "check_hyperparameters", "error_line",
     "finite_float", "hyperparameter_overrides", "metrics_line", "option", "output_parent",
-    "positive_int", "progress", "seed", "seed_list",
+    "note", "positive_int", "progress", "seed", "seed_list",
 ]
 
 #: Exit codes: 0 success; 2 bad input or usage; 130 interrupted (Ctrl-C).
@@ -172,6 +172,11 @@ def progress(quiet: bool, message: str) -> None:
     """A progress line on stderr unless ``quiet``."""
     if not quiet:
         print(message, file=sys.stderr, flush=True)
+
+
+def note(message: str) -> None:
+    """A ``humelabel: note: ...`` line on stderr (shown even with ``--quiet``)."""
+    print(f"{PROG}: note: {message}", file=sys.stderr, flush=True)
 
 
 def option(name: str) -> str:

@@ -7,7 +7,6 @@ directory is written by :func:`write_fit_run` through :mod:`humelabel.io.rundir`
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,13 +34,13 @@ from ..runs.choose_k import (
 from ..runs.fitting import DIAGNOSE_SPLITS, FitInputs, FitSettings, fit_one, write_run
 from .common import (
     EXIT_OK,
-    PROG,
     CliError,
     add_hyperparameter_options,
     check_device,
     check_hyperparameters,
     hyperparameter_overrides,
     metrics_line,
+    note,
     output_parent,
     seed,
     sizes_line,
@@ -302,8 +301,8 @@ def cmd_fit(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
         chosen = select_k(args, inputs)
         args.k = chosen.k_
-        if (note := chosen.note()) is not None:
-            print(f"{PROG}: note: {note}", file=sys.stderr, flush=True)
+        if (message := chosen.note()) is not None:
+            note(message)
 
         def extra(tmp: Any) -> None:
             write_text_atomic(tmp / "k_selection.csv", chosen.csv())

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from ..io.rundir import provenance
 from ..runs.outputs import csv_text
 from ..runs.refine import label_confidence
 from ..runs.reliable import neighbor_agreement, reliable_accuracy, select_reliable
-from .common import EXIT_OK, PROG
+from .common import EXIT_OK, note
 from .fit import check_truth
 
 __all__ = ["add_commands"]
@@ -160,8 +159,8 @@ def _cmd_reliable(args: argparse.Namespace, argv: Sequence[str]) -> int:
     write_json_atomic(summary_path, summary)
     short = [c for c in range(k) if picked.counts[c] < args.per_class]
     if short:
-        print(f"{PROG}: note: {len(short)} of {k} classes have fewer than {args.per_class} "
-              f"reliable points (fewest: {int(picked.counts.min())})", file=sys.stderr)
+        note(f"{len(short)} of {k} classes have fewer than {args.per_class} reliable points "
+             f"(fewest: {int(picked.counts.min())})")
     if not args.quiet:
         lines = [f"wrote {out} ({len(rows)} points, up to {args.per_class} per class)"]
         if truth is not None:

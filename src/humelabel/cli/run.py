@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,11 +39,11 @@ from ..runs.choose_k import DEFAULT_K_RANGE
 from ..runs.outputs import is_multi_seed_dir
 from .common import (
     EXIT_OK,
-    PROG,
     CliError,
     add_backend_options,
     check_backend,
     finite_float,
+    note,
     output_parent,
     positive_int,
     progress,
@@ -301,8 +300,8 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                              progress=lambda message: progress(args.quiet, message))
         args.k = selection.k_
         progress(args.quiet, f"chose k = {args.k} (k_selection.csv)")
-        if (note := selection.note()) is not None:
-            print(f"{PROG}: note: {note}", file=sys.stderr, flush=True)
+        if (message := selection.note()) is not None:
+            note(message)
     progress(args.quiet, f"fitting HUME (k={args.k}, preset {RUN_PRESET}, {len(seeds)} seeds)")
     scorer = None
     cpu_jobs = resolve_jobs(args.jobs, "cpu")  # scikit-learn's folds run on the CPU

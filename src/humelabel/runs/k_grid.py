@@ -18,7 +18,7 @@ __all__ = ["COARSE_STRIDE", "DEFAULT_K_RANGE", "DENSE_K", "FINE", "GRID_RATIO",
 DEFAULT_K_RANGE = (2, 150)
 #: Ratio between neighbouring grid points of the coarse stage.
 GRID_RATIO = 1.3
-#: The coarse stage scores every COARSE_STRIDE-th grid point first (:func:`strided`).
+#: Above DENSE_K the coarse stage scores every COARSE_STRIDE-th grid point (:func:`strided`).
 COARSE_STRIDE = 2
 #: The coarse stage scores every grid point up to DENSE_K: there neighbouring grid points
 #: differ by one or two classes and the criterion can peak at one alone (3 AG News classes,
