@@ -10,9 +10,11 @@ itself).
 
 Usage::
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/k_cost.py stackoverflow joint [JOBS [STRIDE]]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/k_cost.py stackoverflow joint [JOBS [STRIDE
+        [CONFIRM]]]
 
-STRIDE is ``choose_k``'s ``coarse_stride`` (default its default; 1: the whole grid at once).
+STRIDE is ``choose_k``'s ``coarse_stride`` (default its default; 1: the whole grid at once),
+CONFIRM its ``confirm`` (default its default; 0: no confirm stage).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from schedule_choice import load  # noqa: E402
 from textdata import WORK  # noqa: E402
 
 from humelabel import HUME  # noqa: E402
-from humelabel.runs.choose_k import COARSE_STRIDE, choose_k  # noqa: E402
+from humelabel.runs.choose_k import COARSE_STRIDE, CONFIRM, choose_k  # noqa: E402
 
 
 def main() -> int:
@@ -37,21 +39,25 @@ def main() -> int:
     name, criterion = sys.argv[1], sys.argv[2]
     jobs = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     stride = int(sys.argv[4]) if len(sys.argv) > 4 else COARSE_STRIDE
+    confirm = int(sys.argv[5]) if len(sys.argv) > 5 else CONFIRM
     x1, x2, y = load(name)
     t = time.perf_counter()
     HUME(int(y.max()) + 1, random_state=0, device="cpu").fit(x1, x2)
     one = time.perf_counter() - t
     t = time.perf_counter()
-    sel = choose_k(x1, x2, criterion=criterion, device="cpu", jobs=jobs, coarse_stride=stride)
+    sel = choose_k(x1, x2, criterion=criterion, device="cpu", jobs=jobs, coarse_stride=stride,
+                   confirm=confirm)
     total = time.perf_counter() - t
     short = sum(int(r["seeds"]) for r in sel.table if r["stage"] != "full")
+    confirm_runs = sum(int(r["seeds"]) for r in sel.table if r["stage"] == "confirm")
     out = {"dataset": name, "criterion": criterion, "jobs": jobs, "coarse_stride": stride,
-           "one_run_s": one,
+           "confirm": confirm, "confirm_runs": confirm_runs, "one_run_s": one,
            "choose_k_s": total, "ratio": total / one, "k": sel.k_, "short_runs": short}
     print(json.dumps(out))
     folder = WORK / "kcost"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}-{criterion}-jobs{jobs}-stride{stride}.json").write_text(json.dumps(out))
+    (folder / f"{name}-{criterion}-jobs{jobs}-stride{stride}-confirm{confirm}.json").write_text(
+        json.dumps(out))
     return 0
 
 

@@ -34,6 +34,8 @@ Usage::
         --datasets banking77:10:0 banking77:30:0 stackoverflow:10:0 stackoverflow:5:0 \
         biomedical:10:0 biomedical:5:0 trec:4:0 ag_news:3:0 \
         --out docs/results/k_selection_run_joint_subsets.md
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/k_selection.py --views run --short thin \
+        --no-whole-grid   # k_selection_run_joint_thin.md, thin short runs (not the default)
 """
 
 from __future__ import annotations
@@ -76,13 +78,17 @@ class CachedRun:
     stores them. ``phi1`` is the dataset's phi1: a fit on another first array is a run with
     the views exchanged."""
 
-    def __init__(self, name: str, k: int, iterations: int | None, seed: int, log: list,
+    def __init__(self, name: str, k: int, short: dict[str, Any] | None, seed: int, log: list,
                  phi1: np.ndarray | None = None, views: str = "mpnet"):
         self.name, self.k, self.seed, self.log, self.phi1 = name, k, seed, log, phi1
-        self.views = views
-        self.iterations = iterations
+        self.views, self.short = views, short
+        # a short run's cache tag: its outer steps when only those differ from the preset
+        # (the format of benchmarks/k_sweep.py), else its settings
+        self.iterations = (None if short is None else short["iterations"]
+                           if set(short) == {"iterations"}
+                           else "_".join(f"{key}{value}" for key, value in sorted(short.items())))
         full = resolve("fast", {})["iterations"]
-        self.params_ = {"iterations": iterations if iterations is not None else full}
+        self.params_ = {"iterations": (short or {}).get("iterations", full)}
 
     def fit(self, phi1: np.ndarray, phi2: np.ndarray) -> CachedRun:
         swap = self.phi1 is not None and phi1 is not self.phi1
@@ -99,15 +105,16 @@ class CachedRun:
         if not self.file.exists():
             t0 = time.perf_counter()
             est = HUME(self.k, random_state=self.seed, device="cpu",
-                       **({} if self.iterations is None else
-                          {"iterations": self.iterations})).fit(phi1, phi2)
+                       **(self.short or {})).fit(phi1, phi2)
             seconds = time.perf_counter() - t0
             self.file.parent.mkdir(parents=True, exist_ok=True)
             np.savez(self.file, labels=est.labels_.astype(np.int32), seconds=seconds)
         with np.load(self.file) as z:
             self.labels_ = z["labels"].astype(np.int64)
             self.seconds_ = float(z["seconds"])
-        self.log.append((self.k, self.params_["iterations"], self.seconds_, swap))
+        kind = ("full" if self.short is None else
+                "confirm" if self.short == ck.CONFIRM_RUN else "short")
+        self.log.append((self.k, kind, self.seconds_, swap, self.params_["iterations"]))
         return self
 
 
@@ -129,6 +136,9 @@ def kmeans_choices(phi1: np.ndarray, y: np.ndarray, grid: list[int]) -> dict[str
             "acc_bic_k": acc[bic_k], "silhouette": sil, "bic": bic}
 
 
+#: ``--short thin``: the preset's outer steps, each on 2 splits of 2,000 rows (docs/method.md,
+#: "Thin short runs").
+THIN = {"num_subsets": 2, "subset_size": 2000}
 #: The short runs per candidate, per criterion.
 SETUP = {"cross_view": "2 short runs (seed 0 labelling phi1, seed 0 labelling phi2)",
          "joint": "3 short runs (seeds 0 and 1 labelling phi1, seed 0 labelling phi2)"}
@@ -141,26 +151,34 @@ def within(k: int, true_k: int) -> bool:
 
 
 def run_dataset(name: str, k_range: tuple[int, int], views: str = "mpnet",
-                criterion: str = "cross_view") -> dict[str, Any]:
+                criterion: str = "cross_view", short_run: dict[str, Any] | None = None,
+                whole_grid: bool = True, label: str = "") -> dict[str, Any]:
     phi1, phi2, y = (load_run if views == "run" else load_mpnet)(name)
     true_k = int(y.max()) + 1
+    short_run = dict(ck.SHORT_RUN if short_run is None else short_run)
+
+    def maker(log: list) -> Any:
+        return lambda k, short, seed: CachedRun(name, k, short, seed, log, phi1, views)
+
     # The whole grid first (coarse_stride 1, the reference), then the default coarse-to-fine
     # search, which reuses its cached runs; each one's cost counts the runs it asked for.
-    whole_log: list[tuple[int, int, float, bool]] = []
-    whole = ck.choose_k(phi1, phi2, k_range, criterion=criterion, coarse_stride=1,
-                        fit_final=False,
-                        make_estimator=lambda k, it, seed: CachedRun(name, k, it, seed,
-                                                                     whole_log, phi1, views))
-    log: list[tuple[int, int, float, bool]] = []
-    sel = ck.choose_k(phi1, phi2, k_range, criterion=criterion,
-                      make_estimator=lambda k, it, seed: CachedRun(name, k, it, seed, log,
-                                                                   phi1, views))
+    whole_log: list[tuple[int, str, float, bool, int]] = []
+    whole = (ck.choose_k(phi1, phi2, k_range, criterion=criterion, coarse_stride=1,
+                         fit_final=False, short_run=short_run, make_estimator=maker(whole_log))
+             if whole_grid else None)
+    log: list[tuple[int, str, float, bool, int]] = []
+    sel = ck.choose_k(phi1, phi2, k_range, criterion=criterion, short_run=short_run,
+                      make_estimator=maker(log))
     at_true = CachedRun(name, true_k, None, 0, [], views=views).fit(phi1, phi2)
-    select_s = sum(s for _, _, s, _ in log)
+    select_s = sum(r[2] for r in log)
     full_steps = at_true.params_["iterations"]
+    # outer steps stand for cost only when the short runs differ from a full run in nothing
+    # else; otherwise only the wall time does
+    by_steps = set(short_run) == {"iterations"}
 
-    def short(runs: list[tuple[int, int, float, bool]]) -> list[tuple[int, int, float, bool]]:
-        return [r for r in runs if r[1] != full_steps]  # the logged short runs
+    def equivalents(runs: list[tuple[int, str, float, bool, int]]) -> float | None:
+        return ((sum(r[4] for r in runs if r[1] == "short") / full_steps + 1) if by_steps
+                else None)
 
     cache = RUN_CACHE if views == "run" else SWEEP
     base_file = cache / f"{name}-kmeans-baselines.json"
@@ -169,10 +187,16 @@ def run_dataset(name: str, k_range: tuple[int, int], views: str = "mpnet",
         base_file.write_text(json.dumps(kmeans_choices(phi1, y, ck.geometric_grid(
             *sel.k_range))))
     base = json.loads(base_file.read_text())
+    tag = CachedRun(name, 0, short_run, 0, []).iterations
     acc_by_k = {int(r["k"]): cluster_accuracy(y, np.load(
-                    cache / path(name, r["iterations"], r["k"], 0).name)["labels"])
-                for r in sel.table + whole.table if r["stage"] != "full"}
-    prefix = "k_selection" if views == "mpnet" else f"k_selection_run_{criterion}"
+                    cache / path(name, tag, r["k"], 0).name)["labels"])
+                for r in sel.table + (whole.table if whole else [])
+                if r["stage"] in ("coarse", "fine")}
+    thin = CachedRun(name, 0, ck.CONFIRM_RUN, 0, []).iterations
+    confirm_acc = {int(r["k"]): cluster_accuracy(y, np.load(
+                       cache / path(name, thin, r["k"], 0).name)["labels"])
+                   for r in sel.table if r["stage"] == "confirm"}
+    prefix = "k_selection" if views == "mpnet" else f"k_selection_run_{criterion}{label}"
     if ":" not in name:  # class subsets (name:classes:draw) get the table, not a plot
         plot_k_selection(sel.table, sel.k_, RESULTS / f"{prefix}_{name}.png",
                          title=f"{name}: true k = {true_k}, chosen k = {sel.k_}")
@@ -181,21 +205,23 @@ def run_dataset(name: str, k_range: tuple[int, int], views: str = "mpnet",
            "acc_true_k": cluster_accuracy(y, at_true.labels_),
            "select_s": select_s, "one_run_s": at_true.seconds_,
            "cost_runs": (select_s / at_true.seconds_ if np.isfinite(select_s) else None),
-           "run_equivalents": sum(it for _, it, _, _ in short(log)) / full_steps + 1,
-           "short_runs": len(short(log)),
-           "whole_grid": {"chosen_k": whole.k_,
-                          "run_equivalents": sum(it for _, it, _, _ in short(whole_log))
-                          / full_steps + 1,
-                          "short_runs": len(short(whole_log)),
-                          "cost_runs": (sum(s for _, _, s, _ in whole_log) + at_true.seconds_)
-                          / at_true.seconds_},
+           "run_equivalents": equivalents(log),
+           "short_runs": sum(r[1] == "short" for r in log), "short_run": short_run,
+           "confirm_runs": sum(r[1] == "confirm" for r in log),
+           "short_pick": ck.best_k([t for t in sel.table if t["stage"] in ("coarse", "fine")]),
+           "whole_grid": None if whole is None else {
+               "chosen_k": whole.k_, "run_equivalents": equivalents(whole_log),
+               "short_runs": sum(r[1] == "short" for r in whole_log),
+               "cost_runs": (sum(r[2] for r in whole_log) + at_true.seconds_)
+               / at_true.seconds_},
            **{key: value for key, value in base.items() if key not in ("silhouette", "bic")},
-           "curves": {"table": sel.table, "whole_grid_table": whole.table,
-                      "short_run_acc_seed0": acc_by_k,
+           "curves": {"table": sel.table,
+                      "whole_grid_table": whole.table if whole else None,
+                      "short_run_acc_seed0": acc_by_k, "confirm_run_acc_seed0": confirm_acc,
                       "silhouette": base["silhouette"], "bic": base["bic"]}}
     print(f"{name}: true {true_k} chosen {sel.k_} ACC {row['acc_chosen']:.3f} vs "
           f"{row['acc_true_k']:.3f}; silhouette {base['silhouette_k']} BIC {base['bic_k']}; "
-          f"cost {_runs(row['cost_runs'])} runs ({row['run_equivalents']:.1f} by steps)",
+          f"cost {_runs(row['cost_runs'])} runs ({_runs(row['run_equivalents'])} by steps)",
           flush=True)
     return row
 
@@ -211,8 +237,16 @@ def _runs(cost: float | None) -> str:
     return "n/a" if cost is None else f"{cost:.1f}"
 
 
+def _short(settings: dict[str, Any]) -> str:
+    return ", ".join(f"{key} {value}" for key, value in sorted(settings.items()))
+
+
+def _whole(whole: dict[str, Any] | None) -> str:
+    return "-" if whole is None else f"{whole['chosen_k']}, {_runs(whole['run_equivalents'])}"
+
+
 def page(rows: list[dict[str, Any]], lo: int, hi: int, views: str = "mpnet",
-         criterion: str = "cross_view") -> str:
+         criterion: str = "cross_view", label: str = "") -> str:
     near = sum(within(r["chosen_k"], r["true_k"]) for r in rows)
     acc_ok = sum(100 * (r["acc_true_k"] - r["acc_chosen"]) <= 5 for r in rows)
     error = [abs(r["chosen_k"] - r["true_k"]) / r["true_k"] for r in rows]
@@ -220,47 +254,59 @@ def page(rows: list[dict[str, Any]], lo: int, hi: int, views: str = "mpnet",
                 for e, r in zip(error, rows, strict=True))
     lines = ["# Choosing k without labels", "",
              f"`humelabel.runs.choose_k` over k {lo}-{hi} (capped at rows / 5), defaults: "
-             f"{SETUP[criterion]} ({ck.COARSE_ITERATIONS} outer steps of the fast preset) per "
+             f"{SETUP[criterion]} (the fast preset with {_short(rows[0]['short_run'])}) per "
              f"candidate on a geometric grid (ratio {ck.GRID_RATIO}; first every grid point up "
              f"to {k_grid.DENSE_K} and one in {ck.COARSE_STRIDE} above, then the unscored ones "
              "around the best); "
              f"criterion {ck.RULES[criterion]}; views {VIEWS[views]}; {ck.FINE} fine "
-             "candidates around the best, "
+             f"candidates around the best; then the confirm stage: the best and {k_grid.CONFIRM} "
+             "grid points on either side scored again by the same three runs with "
+             f"{_short(ck.CONFIRM_RUN)} (settled runs at the cost of a short one), whose best "
+             "is the pick ('short pick': the short runs' best); "
              "one full run at the chosen k (seed 0); one thread. ACC is the Hungarian accuracy "
              "(for k != true k unmatched clusters count as wrong). Baselines: k-means on phi1 "
              "(L2-normalised) over the same grid, k of the best silhouette and of the lowest "
              "BIC (spherical GMM); their ACC is that of the k-means labeling. Cost in runs: "
-             "'steps' counts outer steps (short-run steps / 300, plus the full run), free of "
-             "machine load; 'wall' divides the recorded seconds of all runs by those of the "
+             "'steps' counts outer steps (short-run steps / 300, plus the full run; the "
+             "confirm stage's runs left out, counted in 'confirm runs'), free of "
+             "machine load, n/a where short runs differ from a full run in more than their "
+             "steps; 'wall' divides the recorded seconds of all runs by those of the "
              "full run at the true k, under the machine's load of the moment (at most two "
              "one-thread processes since 2026-12-04; 4-8 before), n/a when short runs came "
              "from benchmarks/k_reference.py's cache (no seconds). Per criterion comparison: "
              "[k_criteria.md](k_criteria.md). 'Whole grid': the same search scoring every grid "
              "point at once (`coarse_stride=1`, the default before 2026-12-06), its pick and "
-             "cost in steps.", "",
+             "cost in steps ('-': not run).", "",
              f"Within 25% of the true k: **{near} of {len(rows)}**; ACC at the chosen k no more "
              f"than 5 points below ACC at the true k: **{acc_ok} of {len(rows)}**; chosen k "
              f"closer to the truth than both baselines' (relative error): **{beats} of "
              f"{len(rows)}**.", "",
-             "| dataset (n) | true k | chosen k | ACC chosen | ACC at true k | silhouette k "
-             "(ACC) | BIC k (ACC) | cost (runs, wall) | cost (runs, steps) | whole grid: k, "
-             "cost (steps) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| dataset (n) | true k | chosen k | short pick | ACC chosen | ACC at true k | "
+             "silhouette k (ACC) | BIC k (ACC) | cost (runs, wall) | cost (runs, steps) | "
+             "confirm runs | whole grid: k, cost (steps) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['dataset']} ({r['n']:,}) | {r['true_k']} | {r['chosen_k']} | "
+                     f"{r.get('short_pick', '-')} | "
                      f"{100 * r['acc_chosen']:.1f} | {100 * r['acc_true_k']:.1f} | "
                      f"{r['silhouette_k']} ({100 * r['acc_silhouette_k']:.1f}) | "
                      f"{r['bic_k']} ({100 * r['acc_bic_k']:.1f}) | {_runs(r['cost_runs'])} | "
-                     f"{r['run_equivalents']:.1f} | {r['whole_grid']['chosen_k']}, "
-                     f"{r['whole_grid']['run_equivalents']:.1f} |")
+                     f"{_runs(r['run_equivalents'])} | {r.get('confirm_runs', 0)} | "
+                     f"{_whole(r['whole_grid'])} |")
     lines += ["", "Criterion per candidate k (coarse grid, then fine; '< x': skipped by the "
               "joint bound, its cross-view ARI x being below the best score; seed 0's "
               "short-run ACC in brackets, for reference only):", ""]
-    prefix = "k_selection" if views == "mpnet" else f"k_selection_run_{criterion}"
+    prefix = "k_selection" if views == "mpnet" else f"k_selection_run_{criterion}{label}"
     for r in rows:
         acc = r["curves"]["short_run_acc_seed0"]
         cells = [f"{t['k']}: {_score(t)} ({100 * acc[int(t['k'])]:.0f})"
-                 for t in r["curves"]["table"] if t["stage"] != "full"]
+                 for t in r["curves"]["table"] if t["stage"] in ("coarse", "fine")]
+        settled = r["curves"].get("confirm_run_acc_seed0", {})
+        confirm = [f"{t['k']}: {_score(t)} ({100 * settled[int(t['k'])]:.0f})"
+                   for t in r["curves"]["table"] if t["stage"] == "confirm"]
+        if confirm:
+            cells.append("**confirm** " + confirm[0])
+            cells += confirm[1:]
         plot = "" if ":" in r["dataset"] else f"; `{prefix}_{r['dataset']}.png`"
         lines.append(f"- **{r['dataset']}** (true {r['true_k']}, chosen {r['chosen_k']}{plot}): "
                      + ", ".join(cells))
@@ -273,20 +319,31 @@ def main() -> int:
     parser.add_argument("--k-range", default="2-150")
     parser.add_argument("--views", choices=sorted(VIEWS), default="mpnet")
     parser.add_argument("--criterion", choices=ck.CRITERIA, default=ck.DEFAULT_CRITERION)
+    parser.add_argument("--short", default="default",
+                        help="short runs: 'default' (choose_k.SHORT_RUN), 'thin' (the "
+                             "preset's steps on 2 splits of 2,000 rows) or N (N outer steps)")
+    parser.add_argument("--no-whole-grid", action="store_true",
+                        help="skip the reference that scores the whole grid at once")
     parser.add_argument("--out", default=None,
                         help="default docs/results/k_selection.md (mpnet views) or "
                              "k_selection_run_<criterion>.md")
     args = parser.parse_args()
     torch.set_num_threads(1)
     lo, hi = ck.parse_k_range(args.k_range)
-    rows = [run_dataset(name, (lo, hi), args.views, args.criterion) for name in args.datasets]
-    hyper = {"fast": resolve("fast", {}), "coarse_iterations": ck.COARSE_ITERATIONS,
+    short = ({"default": dict(ck.SHORT_RUN), "thin": THIN}.get(args.short)
+             or {"iterations": int(args.short)})
+    # plots and the default page of other short runs carry their name
+    label = "" if args.short == "default" else f"_{args.short}"
+    rows = [run_dataset(name, (lo, hi), args.views, args.criterion, short,
+                        not args.no_whole_grid, label)
+            for name in args.datasets]
+    hyper = {"fast": resolve("fast", {}), "short_run": short,
              "criterion": args.criterion, "views": args.views, "fine": ck.FINE,
              "grid_ratio": ck.GRID_RATIO, "coarse_stride": ck.COARSE_STRIDE,
              "dense_k": k_grid.DENSE_K, "k_range": [lo, hi]}
     out = args.out or str(RESULTS / ("k_selection.md" if args.views == "mpnet"
-                                     else f"k_selection_run_{args.criterion}.md"))
-    write_results(out, page(rows, lo, hi, args.views, args.criterion), {"rows": rows},
+                                     else f"k_selection_run_{args.criterion}{label}.md"))
+    write_results(out, page(rows, lo, hi, args.views, args.criterion, label), {"rows": rows},
                   stamp(None, hyper))
     return 0
 

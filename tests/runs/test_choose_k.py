@@ -13,6 +13,8 @@ import torch
 from humelabel import HUME, Spaces
 from humelabel.cli import main
 from humelabel.runs.choose_k import (
+    CONFIRM_RUN,
+    SHORT_RUN,
     WEAK_SCORE,
     KSelection,
     best_k,
@@ -20,7 +22,6 @@ from humelabel.runs.choose_k import (
     criterion_terms,
     joint_score,
     read_table,
-    stability,
 )
 
 torch.set_num_threads(1)
@@ -42,15 +43,17 @@ def blobs(n: int = 400, k: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarr
 
 def test_chooses_true_k_on_separated_blobs(tmp_path: Path) -> None:
     phi1, phi2, y = blobs()
-    result = choose_k(phi1, phi2, (2, 12), coarse_iterations=30, criterion="cross_view",
+    result = choose_k(phi1, phi2, (2, 12), short_run={"iterations": 30}, criterion="cross_view",
                       **FAST)
     assert result.k_ == 4
     assert result.labels_.shape == y.shape
-    assert {r["stage"] for r in result.table} == {"coarse", "fine", "full"}
-    scored = {r["k"]: r["stability"] for r in result.table if r["stage"] != "full"}
+    assert {r["stage"] for r in result.table} == {"coarse", "fine", "confirm", "full"}
+    scored = {r["k"]: r["stability"] for r in result.table if r["stage"] in ("coarse", "fine")}
     # Measured: 1.0 at k = 4 (both seeds find the classes), 0.80 at 5, 0.29 at 3, 0.0 at 2.
     assert scored[4] > 0.95 and max(v for k, v in scored.items() if k != 4) < 0.9
-    assert result.record()["short_runs"] == 2 * len(scored)
+    confirmed = {r["k"]: r["stability"] for r in result.table if r["stage"] == "confirm"}
+    assert set(confirmed) == {2, 3, 4, 6, 7} and max(confirmed, key=confirmed.get) == 4
+    assert result.record()["short_runs"] == 2 * (len(scored) + len(confirmed))
     (tmp_path / "k_selection.csv").write_text(result.csv())
     rows = read_table(tmp_path / "k_selection.csv")
     assert list(rows[0])[:3] == ["k", "stage", "iterations"]
@@ -58,36 +61,10 @@ def test_chooses_true_k_on_separated_blobs(tmp_path: Path) -> None:
     assert best_k(result.table) == 4
 
 
-def test_stability_is_mean_pairwise_ari() -> None:
-    a = np.array([0, 0, 1, 1, 2, 2])
-    assert stability([a, a]) == (1.0, 1.0)
-    assert stability([a, (a + 1) % 3]) == (1.0, 1.0)  # renamed classes agree fully
-    other = np.array([0, 1, 0, 1, 0, 1])
-    mean, low = stability([a, a, other])
-    assert low < 0 < mean < 1  # one agreeing pair of three
-    assert stability([a]) == (1.0, 1.0)
-
-
-def test_joint_terms_pair_seeds_within_phi1_and_views_within_a_seed() -> None:
-    a = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
-    other = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2])  # independent of a
-    # runs: seed 0 phi1, seed 0 phi2, seed 1 phi1 (choose_k's order with 3 seeds)
-    seed_ami, cross_ari = criterion_terms([a, other, (a + 1) % 3], [False, True, False],
-                                          [0, 0, 1])
-    assert seed_ami == pytest.approx(1.0)  # the phi1 runs agree up to names
-    assert cross_ari < 0  # phi2's labeling shares nothing with seed 0's
-    assert joint_score(seed_ami, cross_ari) == 0.0  # below chance counts as no agreement
-    assert joint_score(0.5, 0.4) == pytest.approx(0.2)
-    # no phi2 run (several phi2 spaces): the cross term is absent and counts 1
-    seed_ami, cross_ari = criterion_terms([a, a], [False, False], [0, 1])
-    assert cross_ari is None and joint_score(seed_ami, cross_ari) == pytest.approx(1.0)
-    assert criterion_terms([a], [False], [0]) == (None, None)
-
-
 def test_joint_criterion_chooses_true_k_and_records_its_terms() -> None:
     phi1, phi2, _ = blobs()
-    result = choose_k(phi1, phi2, (2, 12), coarse_iterations=30, criterion="joint",
-                      fine=0, **FAST)
+    result = choose_k(phi1, phi2, (2, 12), short_run={"iterations": 30}, criterion="joint",
+                      fine=0, confirm=0, **FAST)
     assert result.k_ == 4 and result.criterion == "joint"
     scored = [r for r in result.table if r["stage"] == "coarse"]
     # Measured without the bound on blobs seeds 0-2, OMP_NUM_THREADS=1 and 2 (identical):
@@ -116,8 +93,8 @@ def test_joint_bound_skips_only_candidates_that_cannot_win() -> None:
     class Fake:
         """Labels k classes; seed 1 and the phi2 run each re-draw a k-dependent share."""
 
-        def __init__(self, k: int, iterations: int | None, seed: int) -> None:
-            self.k, self.seed, self.params_ = k, seed, {"iterations": iterations or 50}
+        def __init__(self, k: int, short: dict | None, seed: int) -> None:
+            self.k, self.seed, self.params_ = k, seed, {"iterations": 50}
 
         def fit(self, a: np.ndarray, b: np.ndarray) -> Fake:
             exchanged = a.shape[1] == 5
@@ -130,7 +107,7 @@ def test_joint_bound_skips_only_candidates_that_cannot_win() -> None:
             return self
 
     result = choose_k(phi1, phi2, (2, 30), criterion="joint", fine=0, fit_final=False,
-                      make_estimator=Fake)  # type: ignore[arg-type]
+                      confirm=0, make_estimator=Fake)  # type: ignore[arg-type]
     rows = [r for r in result.table if r["stage"] == "coarse"]
     # every candidate's full product, computed here without the bound
     full = {}
@@ -147,9 +124,43 @@ def test_joint_bound_skips_only_candidates_that_cannot_win() -> None:
         choose_k(phi1, phi2, (2, 4), criterion="silhouette", **FAST)
 
 
+def test_the_confirm_stage_decides_around_the_short_runs_pick() -> None:
+    n = 240
+    phi1 = np.zeros((n, 3), dtype=np.float32)
+    phi2 = np.zeros((n, 5), dtype=np.float32)
+    made: list[tuple[int, dict | None]] = []
+
+    class Fake:
+        """Runs agree only at k = 6 when short, only at k = 4 with the confirm settings."""
+
+        def __init__(self, k: int, settings: dict | None, seed: int) -> None:
+            self.k, self.seed, self.params_ = k, seed, {"iterations": 50}
+            self.good = 6 if settings == SHORT_RUN else 4
+            made.append((k, settings))
+
+        def fit(self, a: np.ndarray, b: np.ndarray) -> Fake:
+            draw = np.random.default_rng([self.k, self.seed, a.shape[1]])
+            self.labels_ = (np.arange(n) % self.k if self.k == self.good
+                            else draw.integers(self.k, size=n))
+            return self
+
+    result = choose_k(phi1, phi2, (2, 12), criterion="joint", fine=0,
+                      make_estimator=Fake)  # type: ignore[arg-type]
+    confirmed = [r for r in result.table if r["stage"] == "confirm"]
+    # the short runs pick 6; two grid points (2 3 4 6 7 9 12) either side are scored again
+    assert best_k([r for r in result.table if r["stage"] == "coarse"]) == 6
+    assert [r["k"] for r in confirmed] == [3, 4, 6, 7, 9]
+    assert result.k_ == best_k(result.table) == 4
+    assert made[-1] == (4, None)  # the full run
+    assert {str(s) for k, s in made[:-1]} == {str(SHORT_RUN), str(CONFIRM_RUN)}
+    assert result.best_score > 0.95  # the short runs' score at their pick, for the weak note
+    assert choose_k(phi1, phi2, (2, 12), fine=0, confirm=0, fit_final=False,
+                    make_estimator=Fake).k_ == 6  # type: ignore[arg-type]
+
+
 def test_jobs_give_the_same_table_side_by_side() -> None:
     phi1, phi2, _ = blobs(n=200)
-    params = dict(coarse_iterations=20, fine=1, fit_final=False, **FAST)
+    params = dict(short_run={"iterations": 20}, fine=1, fit_final=False, **FAST)
     one = choose_k(phi1, phi2, (2, 9), **params)
     two = choose_k(phi1, phi2, (2, 9), jobs=2, **params)
 
@@ -166,7 +177,7 @@ def test_jobs_give_the_same_table_side_by_side() -> None:
 
 def test_coarse_to_fine_picks_as_the_whole_grid_with_fewer_runs() -> None:
     phi1, phi2, _ = blobs(n=300, k=5)
-    params = dict(coarse_iterations=20, fine=1, fit_final=False, **FAST)
+    params = dict(short_run={"iterations": 20}, fine=1, fit_final=False, confirm=0, **FAST)
     whole = choose_k(phi1, phi2, (2, 30), coarse_stride=1, **params)
     c2f = choose_k(phi1, phi2, (2, 30), **params)
     assert c2f.k_ == whole.k_ == 5
@@ -225,22 +236,27 @@ def test_cross_view_runs_exchange_the_views() -> None:
                           b.shape[1] if hasattr(b, "shape") else -1))
             return super().fit(a, b, *rest)
 
-    def make(k: int, iterations: int | None, seed: int) -> HUME:
-        return Recording(k, random_state=seed, **{**FAST, "iterations": iterations or 20})
+    settings: list[dict | None] = []
 
-    result = choose_k(phi1, phi2, (2, 3), seeds=3, fine=0, random_state=5,
+    def make(k: int, short: dict | None, seed: int) -> HUME:
+        settings.append(short)
+        return Recording(k, random_state=seed, **{**FAST, "iterations": 20, **(short or {})})
+
+    result = choose_k(phi1, phi2, (2, 3), seeds=3, fine=0, random_state=5, confirm=0,
                       criterion="cross_view", make_estimator=make)
     # per k: phi1 seed 5, the views exchanged seed 5, phi1 seed 6; then the full run
     assert calls[:3] == [(2, 5, 16, 24), (2, 5, 24, 16), (2, 6, 16, 24)]
     assert calls[-1] == (result.k_, 5, 16, 24) and len(calls) == 7
     assert result.estimator_.coef_.shape[1] == 16  # the result labels phi1
+    # short runs: the preset's steps on fewer, smaller splits; the full run: the preset
+    assert settings == [SHORT_RUN] * 6 + [None]
     calls.clear()
-    choose_k(phi1, Spaces(phi2, phi2[:, :8]), (2, 3), fine=0, fit_final=False,
+    choose_k(phi1, Spaces(phi2, phi2[:, :8]), (2, 3), fine=0, fit_final=False, confirm=0,
              criterion="cross_view", make_estimator=make)
     assert [c[2] for c in calls] == [16] * 4  # several phi2 spaces: no exchange
     calls.clear()
     joint = choose_k(phi1, Spaces(phi2, phi2[:, :8]), (2, 3), fine=0, fit_final=False,
-                     make_estimator=make)  # joint: three phi1 seeds, the seed term alone
+                     confirm=0, make_estimator=make)  # joint: three phi1 seeds, the seed term alone
     assert [c[1:3] for c in calls] == [(0, 16), (1, 16), (2, 16)] * 2
     assert all(r["cross_ari"] == "" and r["seed_ami"] != "" for r in joint.table)
 

@@ -1,5 +1,6 @@
 """The candidate k of choose_k: the geometric grid, the coarse stride and the gap around
-the best, the fine candidates, the range parser, the pick off a table."""
+the best, the fine candidates, the confirm stage's candidates, the range parser, the pick off a
+table."""
 
 from __future__ import annotations
 
@@ -31,6 +32,18 @@ def test_coarse_stride_and_the_gap_around_the_best() -> None:
     assert k_grid.grid_gap(grid, set(grid[::2]) | {15, 25}, 20) == []
     assert k_grid.grid_gap(grid, set(grid[::3]), 2) == [3, 4]  # up to the next scored point
     assert k_grid.grid_gap(grid, {2, 150}, 150) == grid[1:-1]
+
+
+def test_confirm_candidates_flank_the_pick_on_the_grid() -> None:
+    grid = [2, 3, 4, 6, 7, 9, 12, 15, 20, 25, 33]
+    assert k_grid.confirm_candidates(grid, 25, 2) == [15, 20, 25, 33]  # the grid's end cuts it
+    assert k_grid.confirm_candidates(grid, 10, 2) == [6, 7, 9, 10, 12, 15]  # off the grid: nearest
+    assert k_grid.confirm_candidates(grid, 2, 1) == [2, 3]
+    table = [{"k": 6, "stage": "coarse", "stability": 0.9},
+             {"k": 4, "stage": "confirm", "stability": 0.5},
+             {"k": 6, "stage": "confirm", "stability": 0.4}]
+    assert k_grid.best_k(table) == 4  # the confirm stage decides where it ran
+    assert k_grid.best_k(table[:1]) == 6
 
 
 def test_grid_and_range() -> None:

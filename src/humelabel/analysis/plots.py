@@ -163,15 +163,17 @@ def plot_k_selection(table: Sequence[Mapping[str, Any]], k: int,
     def value(row: Mapping[str, Any], key: str) -> float:
         return np.nan if row.get(key, "") in ("", None) else float(row[key])
 
-    for stage, marker in (("coarse", "o"), ("fine", "s")):
+    for stage, marker in (("coarse", "o"), ("fine", "s"), ("confirm", "^")):
         rows = sorted((r for r in table if r["stage"] == stage), key=lambda r: float(r["k"]))
         kept = [r for r in rows if not np.isnan(value(r, "stability"))]
         if kept:
             ax.plot([float(r["k"]) for r in kept], [value(r, "stability") for r in kept],
-                    marker=marker, linewidth=1.0 if stage == "coarse" else 0.0,
-                    markersize=4, label=stage)
-    # the joint criterion's upper bound, shown for every candidate (some skip the last runs)
-    joint = sorted((r for r in table if r["stage"] != "full" and r.get("criterion") == "joint"
+                    marker=marker, linewidth=0.0 if stage == "fine" else 1.0,
+                    markersize=4, label=stage if stage != "confirm" else "confirm (settled runs)")
+    # the joint criterion's upper bound of the short runs, shown for every candidate (some
+    # skip the last runs)
+    joint = sorted((r for r in table if r["stage"] in ("coarse", "fine")
+                    and r.get("criterion") == "joint"
                     and not np.isnan(value(r, "cross_ari"))), key=lambda r: float(r["k"]))
     if joint:
         ax.plot([float(r["k"]) for r in joint], [value(r, "cross_ari") for r in joint],

@@ -7,7 +7,7 @@ directory is written by :func:`write_fit_run` through :mod:`humelabel.io.rundir`
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -140,8 +140,9 @@ def add_commands(sub: Any) -> argparse.ArgumentParser:
                      help="number of classes to find, or 'auto' (EXPERIMENTAL; measured in "
                      "docs/results/k_selection_run_joint.md): choose it without labels by "
                      "--k-criterion over --k-range (short runs per candidate, two seeds "
-                     "labelling phi1 and one with the views exchanged, then one full run "
-                     "at the best; writes k_selection.csv and k_selection.png)")
+                     "labelling phi1 and one with the views exchanged, the same on settled "
+                     "runs around their pick, then one full run at the best; writes "
+                     "k_selection.csv and k_selection.png)")
     fit.add_argument("--k-range", type=k_range_value, metavar="LO-HI",
                      default=DEFAULT_K_RANGE, help="candidates of --k auto (default: "
                      f"{DEFAULT_K_RANGE[0]}-{DEFAULT_K_RANGE[1]}, capped at rows / "
@@ -276,10 +277,8 @@ def select_k(args: argparse.Namespace, inputs: FitInputs) -> KSelection:
     """``--k auto``: :func:`humelabel.runs.choose_k.choose_k` with the command's settings
     (short runs only; the full run at the chosen k is the command's usual fit)."""
 
-    def make(k: int, iterations: int | None, seed: int) -> HUME:
-        hyper = dict(inputs.overrides)
-        if iterations is not None:
-            hyper["iterations"] = iterations
+    def make(k: int, short: Mapping[str, Any] | None, seed: int) -> HUME:
+        hyper = {**inputs.overrides, **(short or {})}
         return HUME(k, preset=args.preset, **hyper, normalize=args.normalize,
                     phi2_scaling=args.phi2_scaling, random_state=seed, device=args.device)
 

@@ -1,19 +1,19 @@
 """Choose the number of classes k without labels: :func:`choose_k` (EXPERIMENTAL).
 
-Status (issue #12): with the views of ``humelabel run`` (MiniLM / TF-IDF) and the default
-``joint`` criterion, end to end on the six shared datasets (k 2-150,
-docs/results/k_selection_run_joint.md) it chose 4 for AG News (true 4), 22 for biomedical
-(20), 25 for StackOverflow (20) and 90 for Banking77 (77): four of six within 25%, with ACC
-0.0, 2.4, 8.5 and 0.8 points below the run at the true k; and 15 for the digits demo (10;
-13.9 below) and 37 for TREC (6; 36.4 below), whose curve is flat; ``cross_view``: 3 of 6.
-Pass k when you know it, and read the curve (``k_selection.png``) when you do not.
+Status (issue #12): with the views of ``humelabel run`` (MiniLM / TF-IDF), the default
+``joint`` criterion and the confirm stage, end to end on the six shared datasets (k 2-150,
+docs/results/k_selection_run_joint.md) it chose 4 for AG News (true 4), 20 for
+StackOverflow (20), 22 for biomedical (20), 70 for Banking77 (77) and 12 for the digits
+demo (10): five of six within 25%, ACC within 5 points of the run at the true k on four
+(digits 9.0 below); and 42 for TREC (6), whose curve is flat. Pass k when you know it, and
+read the curve (``k_selection.png``) when you do not.
 
 The criterion: seeds and views agree (``joint``)
 ------------------------------------------------
 Candidates k come from a geometric grid over ``k_range`` (ratio 1.3), coarse to fine: every
 grid point up to ``DENSE_K`` = 10 and one in two above (``coarse_stride``), then the skipped
 grid points next to the best (:func:`grid_gap`). Each candidate gets three short HUME runs
-(``coarse_iterations`` = 40 outer steps instead of the preset's 300): seeds 0 and 1 labelling
+(:data:`SHORT_RUN`: 40 outer steps instead of the preset's 300): seeds 0 and 1 labelling
 phi1 with phi2 as the second view, and seed 0 labelling phi2 with phi1 as the second view.
 The criterion is the AMI between the two phi1 runs times the ARI between seed 0's phi1 and
 phi2 runs (:func:`criterion_terms`, :func:`joint_score`).
@@ -25,25 +25,28 @@ the cross-view ARI alone is flat and noisy over large k. Since the seed AMI is a
 the cross-view ARI bounds the product: a candidate whose cross-view ARI is below the best
 score so far skips its second phi1 run (the same pick at lower cost). The integers between
 the best grid point's neighbours are scored too (``fine`` of them, :func:`fine_candidates`);
-the best k over all of them gets one full run (the preset's iterations) labelling phi1,
-which is the result. ``cross_view`` (the earlier default) scores k by the ARI between the
-phi1 and phi2 runs alone, two runs per candidate.
+then the confirm stage scores the best and ``confirm`` grid points on either side again,
+with runs that settle (:data:`CONFIRM_RUN`: the preset's steps on fewer, smaller splits, at
+the cost of a short run), and the best of those gets one full run (the preset's settings)
+labelling phi1, which is the result. Short runs locate the region but prefer more classes
+than settled runs do (StackOverflow 25, the digits demo 15; settled: 20 and 12).
+``cross_view`` (the earlier default) scores k by the ARI between the phi1 and phi2 runs
+alone, two runs per candidate.
 
 Earlier measurements and the other criteria tried: docs/results/k_criteria.md,
 docs/results/k_selection.md (MiniLM / MPNet) and docs/method.md, "Choosing k".
 
-Cost: 3 short runs of 40 steps per candidate (2 where the bound skips one) and one full
-run: 4.7-7.4 runs in outer steps on the six datasets (6.1-8.6 scoring the whole grid, with
-the same pick on all six and on 18 class subsets). Wall time on StackOverflow: see
-docs/method.md, "Coarse to fine".
+Cost: 3 short runs of 40 steps per candidate (2 where the bound skips one), 3 confirm runs
+per confirm candidate (the same bound), one full run. On StackOverflow, two runs at a time:
+228 s against one run of 29 s, 8.0 runs (without the confirm stage 5.2-5.8): docs/method.md,
+"The confirm stage".
 """
 
 from __future__ import annotations
 
 import csv
-import itertools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,17 +54,19 @@ from typing import Any
 
 import numpy as np
 
-from ..analysis.metrics import ami, ari
 from ..estimator import HUME, Spaces
 from .jobs import Workers
+from .k_criteria import criterion_terms, joint_score, stability
 from .k_grid import (
     COARSE_STRIDE,
+    CONFIRM,
     DEFAULT_K_RANGE,
     FINE,
     GRID_RATIO,
     MIN_ROWS_PER_CLASS,
     best_k,
     best_row,
+    confirm_candidates,
     fine_candidates,
     geometric_grid,
     grid_gap,
@@ -74,8 +79,15 @@ __all__ = ["KSelection", "best_k", "choose_k", "criterion_terms", "fine_candidat
            "geometric_grid", "grid_gap", "joint_score", "parse_k_range", "read_table",
            "stability", "strided", "WEAK_SCORE"]
 
-#: Outer steps of each coarse run (the fast preset's full run has 300).
-COARSE_ITERATIONS = 40
+#: HUME settings of each candidate's short runs, over the caller's: 40 outer steps (the fast
+#: preset's full run has 300).
+SHORT_RUN: dict[str, Any] = {"iterations": 40}
+#: HUME settings of the confirm stage's runs: the preset's outer steps, each on 2 splits of
+#: 2,000 rows instead of 10 of 5,000. On StackOverflow (k = 25) one costs what a short run
+#: does (6.9 s against 7.1 s; a full run 36.3 s), but its labeling has settled, and the
+#: criterion on settled runs prefers the true k where short runs pick more classes
+#: (StackOverflow 20 over 25, the digits demo 10 over 15: docs/method.md, "Confirm stage").
+CONFIRM_RUN: dict[str, Any] = {"num_subsets": 2, "subset_size": 2000}
 #: Below this best ``joint`` score the pick is weakly supported (:attr:`KSelection.weak`):
 #: seeds and views agree little at every k. Measured (docs/method.md, "Coarse to fine"):
 #: 0.083-0.090 on TREC and its 4-class subset, whose curves are flat and whose picks are noise;
@@ -92,47 +104,6 @@ RULES = {"cross_view": "cross-view stability: ARI of short runs labelling phi1 a
 CRITERIA = tuple(RULES)
 #: The criterion of ``--k auto`` and :func:`choose_k` unless told.
 DEFAULT_CRITERION = "joint"
-
-
-def stability(labelings: Sequence[np.ndarray]) -> tuple[float, float]:
-    """(mean, min) adjusted Rand index over all pairs of the labelings (each (n,) ints);
-    (1.0, 1.0) for a single labeling."""
-    pairs = [ari(a, b) for a, b in itertools.combinations(labelings, 2)]
-    if not pairs:
-        return 1.0, 1.0
-    return float(np.mean(pairs)), float(np.min(pairs))
-
-
-def criterion_terms(labelings: Sequence[np.ndarray], swapped: Sequence[bool],
-                    seeds: Sequence[int]) -> tuple[float | None, float | None]:
-    """(seed AMI, cross-view ARI) of one candidate's short runs.
-
-    Args:
-        labelings: (n,) int labelings, one per short run.
-        swapped: per run, whether it labelled phi2 (the views exchanged).
-        seeds: per run, its seed.
-
-    Returns:
-        The mean AMI over pairs of runs that labelled phi1 with different seeds (None with
-        fewer than two), and the mean ARI over pairs of the same seed, one labelling each
-        view (None without such a pair).
-    """
-    runs = list(zip(labelings, swapped, seeds, strict=True))
-    same_view = [ami(a, b) for (a, sa, ia), (b, sb, ib) in itertools.combinations(runs, 2)
-                 if not sa and not sb and ia != ib]
-    cross = [ari(a, b) for (a, sa, ia), (b, sb, ib) in itertools.combinations(runs, 2)
-             if sa != sb and ia == ib]
-    return (float(np.mean(same_view)) if same_view else None,
-            float(np.mean(cross)) if cross else None)
-
-
-def joint_score(seed_ami: float | None, cross_ari: float | None) -> float:
-    """The ``joint`` criterion: seed AMI x cross-view ARI, each floored at 0 (agreement
-    below chance is none), an absent term counting 1; in [0, 1]."""
-    def term(value: float | None) -> float:
-        return 1.0 if value is None else max(0.0, value)
-
-    return term(seed_ami) * term(cross_ari)
 
 
 def read_table(path: str | Path) -> list[dict[str, Any]]:
@@ -166,8 +137,10 @@ class KSelection:
 
     @property
     def best_score(self) -> float:
-        """The criterion at the chosen k (the highest of the table)."""
-        return float(best_row(self.table)["stability"])
+        """The short runs' criterion at their pick (the highest of the coarse and fine
+        stages, the scale :data:`WEAK_SCORE` was measured on)."""
+        return float(best_row([r for r in self.table
+                               if r["stage"] in ("coarse", "fine")])["stability"])
 
     @property
     def weak(self) -> bool:
@@ -202,15 +175,17 @@ def choose_k(
     phi2: Any,
     k_range: tuple[int, int] = DEFAULT_K_RANGE,
     *,
-    coarse_iterations: int = COARSE_ITERATIONS,
+    short_run: Mapping[str, Any] | None = None,
     grid_ratio: float = GRID_RATIO,
     coarse_stride: int = COARSE_STRIDE,
     seeds: int | None = None,
     cross_view: bool = True,
     criterion: str = DEFAULT_CRITERION,
     fine: int = FINE,
+    confirm: int = CONFIRM,
+    confirm_run: Mapping[str, Any] | None = None,
     random_state: int = 0,
-    make_estimator: Callable[[int, int | None, int], HUME] | None = None,
+    make_estimator: Callable[[int, Mapping[str, Any] | None, int], HUME] | None = None,
     fit_final: bool = True,
     progress: Callable[[str], None] | None = None,
     jobs: int = 1,
@@ -220,7 +195,8 @@ def choose_k(
 
     Args:
         k_range: (lo, hi) candidates; hi is capped at ``n // 5`` (at least lo).
-        coarse_iterations: outer steps of each candidate's short runs.
+        short_run: HUME settings of each candidate's short runs over ``hume_params``
+            (None: :data:`SHORT_RUN`).
         grid_ratio: ratio between neighbouring grid candidates.
         coarse_stride: the coarse stage scores every grid point up to ``DENSE_K``, every
             ``coarse_stride``-th above and the last, then the unscored grid points around the
@@ -237,9 +213,15 @@ def choose_k(
             (:func:`criterion_terms`, :func:`joint_score`): a k must give a labeling that
             other seeds reproduce in phi1 and that the run labelling phi2 shares.
         fine: candidates of the fine stage (:func:`fine_candidates`; 0: none).
+        confirm: grid points on either side of the short runs' pick that the confirm stage
+            scores again, with the pick, by runs of ``confirm_run``; the best of them is
+            the result (:func:`confirm_candidates`; 0: no confirm stage, the short runs'
+            pick is the result).
+        confirm_run: HUME settings of the confirm stage's runs over ``hume_params`` (None:
+            :data:`CONFIRM_RUN`).
         random_state: int seed of the first short run of every k and of the full run.
-        make_estimator: ``(k, iterations or None, seed) -> HUME`` (None: the preset's
-            iterations); default ``HUME(k, random_state=seed, **hume_params)``.
+        make_estimator: ``(k, short-run settings or None, seed) -> HUME`` (None: the full
+            run); default ``HUME(k, random_state=seed, **hume_params, **short)``.
         fit_final: end with the full run at the chosen k (``False``: ``labels_`` and
             ``estimator_`` are those of the chosen k's first short run, e.g. for a caller
             that runs the full fit itself).
@@ -272,11 +254,13 @@ def choose_k(
         raise ValueError(f"seeds must be at least 2 (the criterion compares runs), got {seeds}")
     hi = max(lo, min(hi, n // MIN_ROWS_PER_CLASS))
 
-    def default_make(k: int, iterations: int | None, seed: int) -> HUME:
-        params = dict(hume_params)
-        if iterations is not None:
-            params["iterations"] = iterations
-        return HUME(k, random_state=seed, **params)
+    # the settings of the short runs, then of the confirm stage's (phase 0 / 1)
+    settings = [dict(SHORT_RUN if short_run is None else short_run),
+                dict(CONFIRM_RUN if confirm_run is None else confirm_run)]
+    phase = 0
+
+    def default_make(k: int, settings: Mapping[str, Any] | None, seed: int) -> HUME:
+        return HUME(k, random_state=seed, **{**hume_params, **(settings or {})})
 
     make = make_estimator or default_make
     table: list[dict[str, Any]] = []
@@ -296,12 +280,13 @@ def choose_k(
 
     def in_process(task: _ShortRun) -> tuple[HUME, float]:
         t0 = time.perf_counter()
-        est = make(task[0], task[1], task[2]).fit(*((phi2, phi1) if task[3] else (phi1, phi2)))
+        est = make(task[0], settings[task[3]], task[1]).fit(
+            *((phi2, phi1) if task[2] else (phi1, phi2)))
         return est, time.perf_counter() - t0
 
     def fit_runs(pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], tuple[HUME, float]]:
         """Short run j of candidate k for every (k, j), side by side with ``jobs`` > 1."""
-        tasks = {(k, coarse_iterations, *plan[j]): (k, j) for k, j in pairs}
+        tasks = {(k, *plan[j], phase): (k, j) for k, j in pairs}
         out: dict[tuple[int, int], tuple[HUME, float]] = {}
         if workers is None:  # here, with the caller's torch threads
             for task, key in tasks.items():
@@ -359,8 +344,8 @@ def choose_k(
                      else stability([y for y, _, _ in done[k]])[0])
             say(k, stage, f"{'cross-view ARI' if bounded else criterion} {value:.4f}")
         if bounded:
-            best = max((r["stability"] for r in table if r["stability"] != ""),
-                       default=-np.inf)
+            best = max((r["stability"] for r in table if r["stability"] != ""
+                        and (r["stage"] == "confirm") == bool(phase)), default=-np.inf)
             order = sorted(ks, key=lambda k: (terms(k)[1], k), reverse=True)
             rest = range(2, len(plan))
             while order and terms(order[0])[1] >= best:
@@ -381,7 +366,7 @@ def choose_k(
         for k in ks:
             record(k, stage)
 
-    state = {"phi1": phi1, "phi2": phi2, "params": dict(hume_params)}
+    state = {"phi1": phi1, "phi2": phi2, "params": dict(hume_params), "settings": settings}
     grid = geometric_grid(lo, hi, grid_ratio)
     with Workers(int(jobs), state) if int(jobs) > 1 else nullcontext() as workers:
         ks = strided(grid, int(coarse_stride))
@@ -389,6 +374,11 @@ def choose_k(
             run_stage(ks, "coarse")
             ks = grid_gap(grid, {int(r["k"]) for r in table}, best_k(table))
         run_stage(fine_candidates(grid, best_k(table), int(fine)), "fine")
+        if int(confirm) > 0:  # the same criterion on settled runs, around the pick
+            phase = 1
+            for store in (done, seconds, known, first):
+                store.clear()
+            run_stage(confirm_candidates(grid, best_k(table), int(confirm)), "confirm")
     k_best = best_k(table)
     est = first[k_best]
     if fit_final:
@@ -405,15 +395,16 @@ def choose_k(
                       seconds=time.perf_counter() - start)
 
 
-#: A short run: (k, outer steps, seed, whether it labels phi2).
-_ShortRun = tuple[int, int, int, bool]
+#: A short run: (k, seed, whether it labels phi2, phase: 0 short, 1 confirm).
+_ShortRun = tuple[int, int, bool, int]
 
 
 def _short_run(task: _ShortRun, state: dict[str, Any]) -> tuple[HUME, float]:
     """One short run in a worker process (state: phi1, phi2, the HUME params); the fitted
     estimator and its seconds."""
-    k, iterations, seed, exchanged = task
+    k, seed, exchanged, phase = task
     t0 = time.perf_counter()
     views = (state["phi2"], state["phi1"]) if exchanged else (state["phi1"], state["phi2"])
-    est = HUME(k, random_state=seed, **{**state["params"], "iterations": iterations}).fit(*views)
+    est = HUME(k, random_state=seed, **{**state["params"], **state["settings"][phase]})
+    est.fit(*views)
     return est, time.perf_counter() - t0

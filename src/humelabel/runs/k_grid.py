@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["COARSE_STRIDE", "DEFAULT_K_RANGE", "DENSE_K", "FINE", "GRID_RATIO",
-           "MIN_ROWS_PER_CLASS", "best_k", "best_row", "fine_candidates", "geometric_grid",
+__all__ = ["CONFIRM", "COARSE_STRIDE", "DEFAULT_K_RANGE", "DENSE_K", "FINE", "GRID_RATIO",
+           "MIN_ROWS_PER_CLASS", "best_k", "best_row", "confirm_candidates",
+           "fine_candidates", "geometric_grid",
            "grid_gap", "parse_k_range", "strided"]
 
 #: Default candidate range: ``fit --k auto`` searches 2..DEFAULT_K_MAX (capped at rows / 5).
@@ -26,6 +27,9 @@ COARSE_STRIDE = 2
 DENSE_K = 10
 #: Candidates of the fine stage, between the best grid point's neighbours.
 FINE = 2
+#: Grid points on either side of the short runs' pick that the confirm stage re-scores
+#: (:func:`confirm_candidates`): the pick of StackOverflow (25, true 20) is two below.
+CONFIRM = 2
 #: Rows per class the largest candidate keeps at least (hi is capped at rows / this).
 MIN_ROWS_PER_CLASS = 5
 
@@ -54,9 +58,11 @@ def geometric_grid(lo: int, hi: int, ratio: float = GRID_RATIO) -> list[int]:
 
 def best_row(table: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The row of the highest stability among the scored rows (those with one, not the full
-    run), the larger k on ties."""
+    run) of the deciding stage (``confirm`` where the table has it, else all), the larger k
+    on ties."""
     scored = [r for r in table if r["stage"] != "full" and r["stability"] != ""]
-    return max(scored, key=lambda r: (r["stability"], r["k"]))
+    confirmed = [r for r in scored if r["stage"] == "confirm"]
+    return max(confirmed or scored, key=lambda r: (r["stability"], r["k"]))
 
 
 def best_k(table: Sequence[dict[str, Any]]) -> int:
@@ -83,6 +89,14 @@ def grid_gap(grid: Sequence[int], scored: set[int], best: int) -> list[int]:
     below = next((j for j in range(i - 1, -1, -1) if grid[j] in scored), 0)
     above = next((j for j in range(i + 1, len(grid)) if grid[j] in scored), len(grid) - 1)
     return [int(k) for k in grid[below:above + 1] if k not in scored]
+
+
+def confirm_candidates(grid: Sequence[int], best: int, width: int = CONFIRM) -> list[int]:
+    """``best`` and the ``width`` points of ``grid`` on either side of it (of the grid point
+    nearest to it when it is not on the grid), increasing."""
+    grid = [int(k) for k in grid]
+    i = int(np.argmin([abs(k - best) for k in grid]))  # the lower one on ties
+    return sorted(set(grid[max(0, i - width):i + width + 1]) | {int(best)})
 
 
 def fine_candidates(grid: Sequence[int], best: int, most: int = FINE) -> list[int]:
