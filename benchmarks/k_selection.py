@@ -35,7 +35,7 @@ Usage::
         biomedical:10:0 biomedical:5:0 trec:4:0 ag_news:3:0 \
         --out docs/results/k_selection_run_joint_subsets.md
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/k_selection.py --views run --short thin \
-        --no-whole-grid   # k_selection_run_joint_thin.md, thin short runs (not the default)
+        --no-whole-grid   # k_selection_run_joint_thin.md: settled runs only (not kept)
 """
 
 from __future__ import annotations
@@ -79,9 +79,10 @@ class CachedRun:
     the views exchanged."""
 
     def __init__(self, name: str, k: int, short: dict[str, Any] | None, seed: int, log: list,
-                 phi1: np.ndarray | None = None, views: str = "mpnet"):
+                 phi1: np.ndarray | None = None, views: str = "mpnet", kind: str = "short"):
         self.name, self.k, self.seed, self.log, self.phi1 = name, k, seed, log, phi1
         self.views, self.short = views, short
+        self.kind = "full" if short is None else kind  # logged: short, confirm or full
         # a short run's cache tag: its outer steps when only those differ from the preset
         # (the format of benchmarks/k_sweep.py), else its settings
         self.iterations = (None if short is None else short["iterations"]
@@ -112,9 +113,7 @@ class CachedRun:
         with np.load(self.file) as z:
             self.labels_ = z["labels"].astype(np.int64)
             self.seconds_ = float(z["seconds"])
-        kind = ("full" if self.short is None else
-                "confirm" if self.short == ck.CONFIRM_RUN else "short")
-        self.log.append((self.k, kind, self.seconds_, swap, self.params_["iterations"]))
+        self.log.append((self.k, self.kind, self.seconds_, swap, self.params_["iterations"]))
         return self
 
 
@@ -136,9 +135,6 @@ def kmeans_choices(phi1: np.ndarray, y: np.ndarray, grid: list[int]) -> dict[str
             "acc_bic_k": acc[bic_k], "silhouette": sil, "bic": bic}
 
 
-#: ``--short thin``: the preset's outer steps, each on 2 splits of 2,000 rows (docs/method.md,
-#: "Thin short runs").
-THIN = {"num_subsets": 2, "subset_size": 2000}
 #: The short runs per candidate, per criterion.
 SETUP = {"cross_view": "2 short runs (seed 0 labelling phi1, seed 0 labelling phi2)",
          "joint": "3 short runs (seeds 0 and 1 labelling phi1, seed 0 labelling phi2)"}
@@ -158,17 +154,23 @@ def run_dataset(name: str, k_range: tuple[int, int], views: str = "mpnet",
     short_run = dict(ck.SHORT_RUN if short_run is None else short_run)
 
     def maker(log: list) -> Any:
-        return lambda k, short, seed: CachedRun(name, k, short, seed, log, phi1, views)
+        return lambda k, settings, seed: CachedRun(
+            name, k, settings, seed, log, phi1, views,
+            "short" if settings == short_run else "confirm")
+
+    # short runs with the confirm stage's settings leave it nothing to add
+    confirm = 0 if short_run == ck.CONFIRM_RUN else k_grid.CONFIRM
 
     # The whole grid first (coarse_stride 1, the reference), then the default coarse-to-fine
     # search, which reuses its cached runs; each one's cost counts the runs it asked for.
     whole_log: list[tuple[int, str, float, bool, int]] = []
     whole = (ck.choose_k(phi1, phi2, k_range, criterion=criterion, coarse_stride=1,
-                         fit_final=False, short_run=short_run, make_estimator=maker(whole_log))
+                         fit_final=False, short_run=short_run, confirm=confirm,
+                         make_estimator=maker(whole_log))
              if whole_grid else None)
     log: list[tuple[int, str, float, bool, int]] = []
     sel = ck.choose_k(phi1, phi2, k_range, criterion=criterion, short_run=short_run,
-                      make_estimator=maker(log))
+                      confirm=confirm, make_estimator=maker(log))
     at_true = CachedRun(name, true_k, None, 0, [], views=views).fit(phi1, phi2)
     select_s = sum(r[2] for r in log)
     full_steps = at_true.params_["iterations"]
@@ -320,8 +322,9 @@ def main() -> int:
     parser.add_argument("--views", choices=sorted(VIEWS), default="mpnet")
     parser.add_argument("--criterion", choices=ck.CRITERIA, default=ck.DEFAULT_CRITERION)
     parser.add_argument("--short", default="default",
-                        help="short runs: 'default' (choose_k.SHORT_RUN), 'thin' (the "
-                             "preset's steps on 2 splits of 2,000 rows) or N (N outer steps)")
+                        help="short runs: 'default' (choose_k.SHORT_RUN), 'thin' "
+                             "(choose_k.CONFIRM_RUN for every candidate, then no confirm "
+                             "stage) or N (N outer steps)")
     parser.add_argument("--no-whole-grid", action="store_true",
                         help="skip the reference that scores the whole grid at once")
     parser.add_argument("--out", default=None,
@@ -330,7 +333,7 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(1)
     lo, hi = ck.parse_k_range(args.k_range)
-    short = ({"default": dict(ck.SHORT_RUN), "thin": THIN}.get(args.short)
+    short = ({"default": dict(ck.SHORT_RUN), "thin": dict(ck.CONFIRM_RUN)}.get(args.short)
              or {"iterations": int(args.short)})
     # plots and the default page of other short runs carry their name
     label = "" if args.short == "default" else f"_{args.short}"

@@ -275,7 +275,8 @@ def fit_and_record(
 
 def select_k(args: argparse.Namespace, inputs: FitInputs) -> KSelection:
     """``--k auto``: :func:`humelabel.runs.choose_k.choose_k` with the command's settings
-    (short runs only; the full run at the chosen k is the command's usual fit)."""
+    (short and confirm runs only; the full run at the chosen k is the command's usual
+    fit)."""
 
     def make(k: int, short: Mapping[str, Any] | None, seed: int) -> HUME:
         hyper = {**inputs.overrides, **(short or {})}

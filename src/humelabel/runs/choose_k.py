@@ -86,7 +86,8 @@ SHORT_RUN: dict[str, Any] = {"iterations": 40}
 #: 2,000 rows instead of 10 of 5,000. On StackOverflow (k = 25) one costs what a short run
 #: does (6.9 s against 7.1 s; a full run 36.3 s), but its labeling has settled, and the
 #: criterion on settled runs prefers the true k where short runs pick more classes
-#: (StackOverflow 20 over 25, the digits demo 10 over 15: docs/method.md, "Confirm stage").
+#: (StackOverflow 20 over 25, the digits demo 10 over 15: docs/method.md, "The confirm
+#: stage").
 CONFIRM_RUN: dict[str, Any] = {"num_subsets": 2, "subset_size": 2000}
 #: Below this best ``joint`` score the pick is weakly supported (:attr:`KSelection.weak`):
 #: seeds and views agree little at every k. Measured (docs/method.md, "Coarse to fine"):
@@ -220,8 +221,9 @@ def choose_k(
         confirm_run: HUME settings of the confirm stage's runs over ``hume_params`` (None:
             :data:`CONFIRM_RUN`).
         random_state: int seed of the first short run of every k and of the full run.
-        make_estimator: ``(k, short-run settings or None, seed) -> HUME`` (None: the full
-            run); default ``HUME(k, random_state=seed, **hume_params, **short)``.
+        make_estimator: ``(k, overrides, seed) -> HUME``, overrides the settings of a
+            short or confirm run (``short_run``, ``confirm_run``) or None for the full run;
+            default ``HUME(k, random_state=seed, **hume_params, **overrides)``.
         fit_final: end with the full run at the chosen k (``False``: ``labels_`` and
             ``estimator_`` are those of the chosen k's first short run, e.g. for a caller
             that runs the full fit itself).
@@ -259,8 +261,8 @@ def choose_k(
                 dict(CONFIRM_RUN if confirm_run is None else confirm_run)]
     phase = 0
 
-    def default_make(k: int, settings: Mapping[str, Any] | None, seed: int) -> HUME:
-        return HUME(k, random_state=seed, **{**hume_params, **(settings or {})})
+    def default_make(k: int, overrides: Mapping[str, Any] | None, seed: int) -> HUME:
+        return HUME(k, random_state=seed, **{**hume_params, **(overrides or {})})
 
     make = make_estimator or default_make
     table: list[dict[str, Any]] = []
@@ -400,8 +402,8 @@ _ShortRun = tuple[int, int, bool, int]
 
 
 def _short_run(task: _ShortRun, state: dict[str, Any]) -> tuple[HUME, float]:
-    """One short run in a worker process (state: phi1, phi2, the HUME params); the fitted
-    estimator and its seconds."""
+    """One short or confirm run in a worker process (state: phi1, phi2, the HUME params,
+    the settings per phase); the fitted estimator and its seconds."""
     k, seed, exchanged, phase = task
     t0 = time.perf_counter()
     views = (state["phi2"], state["phi1"]) if exchanged else (state["phi1"], state["phi2"])

@@ -1,7 +1,8 @@
 """The candidate k of :func:`humelabel.runs.choose_k.choose_k`: a geometric grid over a range,
 scored coarse to fine (:func:`strided`: every small k and one larger grid point in two, then
 :func:`grid_gap` around the best), then :func:`fine_candidates` between the best grid
-point's neighbours; :func:`best_k` reads the pick off the table of scores."""
+point's neighbours, and :func:`confirm_candidates` around the pick for the confirm stage;
+:func:`best_k` reads the pick off the table of scores."""
 
 from __future__ import annotations
 
@@ -12,8 +13,7 @@ import numpy as np
 
 __all__ = ["CONFIRM", "COARSE_STRIDE", "DEFAULT_K_RANGE", "DENSE_K", "FINE", "GRID_RATIO",
            "MIN_ROWS_PER_CLASS", "best_k", "best_row", "confirm_candidates",
-           "fine_candidates", "geometric_grid",
-           "grid_gap", "parse_k_range", "strided"]
+           "fine_candidates", "geometric_grid", "grid_gap", "parse_k_range", "strided"]
 
 #: Default candidate range: ``fit --k auto`` searches 2..DEFAULT_K_MAX (capped at rows / 5).
 DEFAULT_K_RANGE = (2, 150)
