@@ -14,7 +14,8 @@ Usage::
         [CONFIRM]]]
 
 STRIDE is ``choose_k``'s ``coarse_stride`` (default its default; 1: the whole grid at once),
-CONFIRM its ``confirm`` (default its default; 0: no confirm stage).
+CONFIRM its ``confirm``: grid points on both sides, or BELOW,ABOVE (default its default; 0:
+no confirm stage).
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def main() -> int:
     name, criterion = sys.argv[1], sys.argv[2]
     jobs = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     stride = int(sys.argv[4]) if len(sys.argv) > 4 else COARSE_STRIDE
-    confirm = int(sys.argv[5]) if len(sys.argv) > 5 else CONFIRM
+    sides = [int(v) for v in sys.argv[5].split(",")] if len(sys.argv) > 5 else list(CONFIRM)
+    confirm = sides[0] if len(sides) == 1 else (sides[0], sides[1])
     x1, x2, y = load(name)
     t = time.perf_counter()
     HUME(int(y.max()) + 1, random_state=0, device="cpu").fit(x1, x2)
@@ -56,7 +58,8 @@ def main() -> int:
     print(json.dumps(out))
     folder = WORK / "kcost"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}-{criterion}-jobs{jobs}-stride{stride}-confirm{confirm}.json").write_text(
+    (folder / f"{name}-{criterion}-jobs{jobs}-stride{stride}-confirm"
+               f"{'-'.join(str(v) for v in sides)}.json").write_text(
         json.dumps(out))
     return 0
 

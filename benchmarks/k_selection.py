@@ -165,6 +165,7 @@ def run_dataset(name: str, k_range: tuple[int, int], views: str = "mpnet",
     # search, which reuses its cached runs; each one's cost counts the runs it asked for.
     whole_log: list[tuple[int, str, float, bool, int]] = []
     whole = (ck.choose_k(phi1, phi2, k_range, criterion=criterion, coarse_stride=1,
+                         coarse_round=0,
                          fit_final=False, short_run=short_run, confirm=confirm,
                          make_estimator=maker(whole_log))
              if whole_grid else None)
@@ -257,18 +258,20 @@ def page(rows: list[dict[str, Any]], lo: int, hi: int, views: str = "mpnet",
     lines = ["# Choosing k without labels", "",
              f"`humelabel.runs.choose_k` over k {lo}-{hi} (capped at rows / 5), defaults: "
              f"{SETUP[criterion]} (the fast preset with {_short(rows[0]['short_run'])}) per "
-             f"candidate on a geometric grid (ratio {ck.GRID_RATIO}; first every grid point up "
-             f"to {k_grid.DENSE_K} and one in {ck.COARSE_STRIDE} above, then the unscored ones "
-             "around the best); "
-             f"criterion {ck.RULES[criterion]}; views {VIEWS[views]}; {ck.FINE} fine "
-             f"candidates around the best; then the confirm stage: the best and {k_grid.CONFIRM} "
-             "grid points on either side scored again by the same three runs with "
+             f"candidate on every k up to {k_grid.DENSE_K} and a geometric grid above (ratio "
+             f"{ck.GRID_RATIO}), scored every k up to {k_grid.DENSE_K} and one grid point in "
+             f"{ck.COARSE_STRIDE} above, upward {k_grid.ROUND} at a time until the largest of a "
+             "round cannot beat the best score; "
+             f"criterion {ck.RULES[criterion]}; views {VIEWS[views]}; then the confirm stage: "
+             f"the best and {k_grid.CONFIRM[0]} grid points below it and {k_grid.CONFIRM[1]} "
+             "above scored again by the same three runs with "
              f"{_short(ck.CONFIRM_RUN)} (settled runs at the cost of a short one), whose best "
              "is the pick ('short pick': the short runs' best); "
              "one full run at the chosen k (seed 0); one thread. ACC is the Hungarian accuracy "
              "(for k != true k unmatched clusters count as wrong). Baselines: k-means on phi1 "
-             "(L2-normalised) over the same grid, k of the best silhouette and of the lowest "
-             "BIC (spherical GMM); their ACC is that of the k-means labeling. Cost in runs: "
+             "(L2-normalised) over the geometric grid (without 5, 8 and 10), k of the best "
+             "silhouette and of the lowest BIC (spherical GMM); their ACC is that of the "
+             "k-means labeling. Cost in runs: "
              "'steps' counts outer steps (short-run steps / 300, plus the full run; the "
              "confirm stage's runs left out, counted in 'confirm runs'), free of "
              "machine load, n/a where short runs differ from a full run in more than their "
@@ -277,8 +280,8 @@ def page(rows: list[dict[str, Any]], lo: int, hi: int, views: str = "mpnet",
              "one-thread processes since 2026-12-04; 4-8 before), n/a when short runs came "
              "from benchmarks/k_reference.py's cache (no seconds). Per criterion comparison: "
              "[k_criteria.md](k_criteria.md). 'Whole grid': the same search scoring every grid "
-             "point at once (`coarse_stride=1`, the default before 2026-12-06), its pick and "
-             "cost in steps ('-': not run).", "",
+             "point at once (`coarse_stride=1, coarse_round=0`), its pick and cost in steps "
+             "('-': not run).", "",
              f"Within 25% of the true k: **{near} of {len(rows)}**; ACC at the chosen k no more "
              f"than 5 points below ACC at the true k: **{acc_ok} of {len(rows)}**; chosen k "
              f"closer to the truth than both baselines' (relative error): **{beats} of "
@@ -295,9 +298,9 @@ def page(rows: list[dict[str, Any]], lo: int, hi: int, views: str = "mpnet",
                      f"{r['bic_k']} ({100 * r['acc_bic_k']:.1f}) | {_runs(r['cost_runs'])} | "
                      f"{_runs(r['run_equivalents'])} | {r.get('confirm_runs', 0)} | "
                      f"{_whole(r['whole_grid'])} |")
-    lines += ["", "Criterion per candidate k (coarse grid, then fine; '< x': skipped by the "
-              "joint bound, its cross-view ARI x being below the best score; seed 0's "
-              "short-run ACC in brackets, for reference only):", ""]
+    lines += ["", "Criterion per candidate k (short runs, then the confirm stage; '< x': "
+              "skipped by the joint bound, its cross-view ARI x being below the best score; "
+              "seed 0's short-run ACC in brackets, for reference only):", ""]
     prefix = "k_selection" if views == "mpnet" else f"k_selection_run_{criterion}{label}"
     for r in rows:
         acc = r["curves"]["short_run_acc_seed0"]
@@ -341,8 +344,9 @@ def main() -> int:
                         not args.no_whole_grid, label)
             for name in args.datasets]
     hyper = {"fast": resolve("fast", {}), "short_run": short,
-             "criterion": args.criterion, "views": args.views, "fine": ck.FINE,
+             "criterion": args.criterion, "views": args.views,
              "grid_ratio": ck.GRID_RATIO, "coarse_stride": ck.COARSE_STRIDE,
+             "coarse_round": k_grid.ROUND, "confirm": list(k_grid.CONFIRM),
              "dense_k": k_grid.DENSE_K, "k_range": [lo, hi]}
     out = args.out or str(RESULTS / ("k_selection.md" if args.views == "mpnet"
                                      else f"k_selection_run_{args.criterion}{label}.md"))

@@ -15,8 +15,6 @@ from humelabel.cli import main
 from humelabel.runs.choose_k import (
     CONFIRM_RUN,
     SHORT_RUN,
-    WEAK_SCORE,
-    KSelection,
     best_k,
     choose_k,
     criterion_terms,
@@ -47,12 +45,14 @@ def test_chooses_true_k_on_separated_blobs(tmp_path: Path) -> None:
                       **FAST)
     assert result.k_ == 4
     assert result.labels_.shape == y.shape
-    assert {r["stage"] for r in result.table} == {"coarse", "fine", "confirm", "full"}
-    scored = {r["k"]: r["stability"] for r in result.table if r["stage"] in ("coarse", "fine")}
+    assert {r["stage"] for r in result.table} == {"coarse", "confirm", "full"}
+    scored = {r["k"]: r["stability"] for r in result.table if r["stage"] == "coarse"}
+    assert set(scored) == set(range(2, 11)) | {12}  # every k up to 10, then the grid
     # Measured: 1.0 at k = 4 (both seeds find the classes), 0.80 at 5, 0.29 at 3, 0.0 at 2.
     assert scored[4] > 0.95 and max(v for k, v in scored.items() if k != 4) < 0.9
     confirmed = {r["k"]: r["stability"] for r in result.table if r["stage"] == "confirm"}
-    assert set(confirmed) == {2, 3, 4, 6, 7} and max(confirmed, key=confirmed.get) == 4
+    # two grid points below the pick, one above
+    assert set(confirmed) == {2, 3, 4, 5} and max(confirmed, key=confirmed.get) == 4
     assert result.record()["short_runs"] == 2 * (len(scored) + len(confirmed))
     (tmp_path / "k_selection.csv").write_text(result.csv())
     rows = read_table(tmp_path / "k_selection.csv")
@@ -147,9 +147,10 @@ def test_the_confirm_stage_decides_around_the_short_runs_pick() -> None:
     result = choose_k(phi1, phi2, (2, 12), criterion="joint", fine=0,
                       make_estimator=Fake)  # type: ignore[arg-type]
     confirmed = [r for r in result.table if r["stage"] == "confirm"]
-    # the short runs pick 6; two grid points (2 3 4 6 7 9 12) either side are scored again
+    # the short runs pick 6; two grid points (2 .. 10 12) below it and one above are scored
+    # again
     assert best_k([r for r in result.table if r["stage"] == "coarse"]) == 6
-    assert [r["k"] for r in confirmed] == [3, 4, 6, 7, 9]
+    assert [r["k"] for r in confirmed] == [4, 5, 6, 7]
     assert result.k_ == best_k(result.table) == 4
     assert made[-1] == (4, None)  # the full run
     assert {str(s) for k, s in made[:-1]} == {str(SHORT_RUN), str(CONFIRM_RUN)}
@@ -178,7 +179,7 @@ def test_jobs_give_the_same_table_side_by_side() -> None:
 def test_coarse_to_fine_picks_as_the_whole_grid_with_fewer_runs() -> None:
     phi1, phi2, _ = blobs(n=300, k=5)
     params = dict(short_run={"iterations": 20}, fine=1, fit_final=False, confirm=0, **FAST)
-    whole = choose_k(phi1, phi2, (2, 30), coarse_stride=1, **params)
+    whole = choose_k(phi1, phi2, (2, 30), coarse_stride=1, coarse_round=0, **params)
     c2f = choose_k(phi1, phi2, (2, 30), **params)
     assert c2f.k_ == whole.k_ == 5
     # the same runs give the same cross-view ARI whichever order they ran in (the joint
@@ -191,21 +192,36 @@ def test_coarse_to_fine_picks_as_the_whole_grid_with_fewer_runs() -> None:
         choose_k(phi1, phi2, (2, 4), coarse_stride=0, **FAST)
 
 
-def test_weak_pick_is_flagged_for_the_joint_criterion_only() -> None:
-    def selection(best: float, criterion: str = "joint") -> KSelection:
-        table = [{"k": 3, "stage": "coarse", "stability": best / 2, "seeds": 3},
-                 {"k": 5, "stage": "coarse", "stability": best, "seeds": 3},
-                 {"k": 7, "stage": "coarse", "stability": "", "seeds": 2},
-                 {"k": 5, "stage": "full", "stability": "", "seeds": 1}]
-        return KSelection(k_=5, labels_=np.zeros(4, dtype=np.int64), estimator_=HUME(5),
-                          table=table, criterion=criterion)
+def test_the_coarse_stage_stops_going_up_once_the_curve_has_fallen() -> None:
+    n = 800
+    phi1 = np.zeros((n, 3), dtype=np.float32)
+    phi2 = np.zeros((n, 5), dtype=np.float32)
 
-    weak = selection(WEAK_SCORE - 0.01)
-    assert weak.weak and weak.best_score == pytest.approx(WEAK_SCORE - 0.01)
-    assert "k = 5 is weakly supported" in weak.note()
-    assert weak.record()["weak"] is True and weak.record()["short_runs"] == 8
-    assert not selection(WEAK_SCORE + 0.01).weak and selection(0.5).note() is None
-    assert not selection(0.05, "cross_view").weak
+    class Fake:
+        """Runs agree fully at k = 6, half of the rows at k = 54, nowhere else."""
+
+        def __init__(self, k: int, settings: dict | None, seed: int) -> None:
+            self.k, self.seed, self.params_ = k, seed, {"iterations": 50}
+
+        def fit(self, a: np.ndarray, b: np.ndarray) -> Fake:
+            draw = np.random.default_rng([self.k, self.seed, a.shape[1]])
+            self.labels_ = draw.integers(self.k, size=n)
+            if self.k in (6, 54):
+                agreed = n if self.k == 6 else n // 2
+                self.labels_[:agreed] = np.arange(agreed) % self.k
+            return self
+
+    def searched(**params: int) -> set[int]:
+        result = choose_k(phi1, phi2, (2, 150), fine=0, confirm=0, fit_final=False,
+                          make_estimator=Fake, **params)  # type: ignore[arg-type]
+        assert result.k_ == 6
+        return {r["k"] for r in result.table}
+
+    # rounds [2 .. 10 12 20] [33 54] [90 150]: 20 cannot beat 6, so 33 and up never run
+    small = set(range(2, 11))
+    assert searched() == small | {12, 20}
+    # all at once: every strided point
+    assert searched(coarse_round=0) == small | {12, 20, 33, 54, 90, 150}
 
 
 def test_cli_notes_a_weak_pick_on_structureless_views(tmp_path: Path,
@@ -244,8 +260,10 @@ def test_cross_view_runs_exchange_the_views() -> None:
 
     result = choose_k(phi1, phi2, (2, 3), seeds=3, fine=0, random_state=5, confirm=0,
                       criterion="cross_view", make_estimator=make)
-    # per k: phi1 seed 5, the views exchanged seed 5, phi1 seed 6; then the full run
-    assert calls[:3] == [(2, 5, 16, 24), (2, 5, 24, 16), (2, 6, 16, 24)]
+    # per k (the largest first): phi1 seed 5, the views exchanged seed 5, phi1 seed 6; then
+    # the full run
+    assert calls[:3] == [(3, 5, 16, 24), (3, 5, 24, 16), (3, 6, 16, 24)]
+    assert calls[3:6] == [(2, 5, 16, 24), (2, 5, 24, 16), (2, 6, 16, 24)]
     assert calls[-1] == (result.k_, 5, 16, 24) and len(calls) == 7
     assert result.estimator_.coef_.shape[1] == 16  # the result labels phi1
     # short runs: the preset's steps on fewer, smaller splits; the full run: the preset

@@ -34,11 +34,36 @@ def test_coarse_stride_and_the_gap_around_the_best() -> None:
     assert k_grid.grid_gap(grid, {2, 150}, 150) == grid[1:-1]
 
 
+def test_coarse_rounds_go_upward_two_at_a_time_past_the_small_k() -> None:
+    points = [2, 3, 4, 6, 7, 9, 12, 20, 33, 54, 90, 150]
+    assert k_grid.coarse_rounds(points, 2) == [[2, 3, 4, 6, 7, 9, 12, 20], [33, 54], [90, 150]]
+    assert k_grid.coarse_rounds(points[:-1], 2)[-1] == [90]  # an odd count: a last round of one
+    assert k_grid.coarse_rounds(points, 0) == [points]  # 0: all at once
+    assert k_grid.coarse_rounds([2, 3, 4], 2) == [[2, 3, 4]]
+    assert k_grid.coarse_rounds([20, 33, 54], 1) == [[20], [33], [54]]  # nothing small
+    assert k_grid.coarse_rounds([], 2) == []
+
+
+def test_search_grid_has_every_small_k_then_the_geometric_grid() -> None:
+    grid = k_grid.search_grid(2, 150)
+    assert grid[:10] == [2, 3, 4, 5, 6, 7, 8, 9, 10, 12]
+    assert [k for k in grid if k > 10] == [k for k in k_grid.geometric_grid(2, 150) if k > 10]
+    assert k_grid.search_grid(3, 8) == [3, 4, 5, 6, 7, 8]  # all under DENSE_K
+    assert k_grid.search_grid(2, 150, dense=0) == k_grid.geometric_grid(2, 150)
+
+
 def test_confirm_candidates_flank_the_pick_on_the_grid() -> None:
     grid = [2, 3, 4, 6, 7, 9, 12, 15, 20, 25, 33]
     assert k_grid.confirm_candidates(grid, 25, 2) == [15, 20, 25, 33]  # the grid's end cuts it
     assert k_grid.confirm_candidates(grid, 10, 2) == [6, 7, 9, 10, 12, 15]  # off the grid: nearest
     assert k_grid.confirm_candidates(grid, 2, 1) == [2, 3]
+    # the default: two grid points below the pick, one above
+    assert k_grid.CONFIRM == (2, 1)
+    assert k_grid.confirm_candidates(grid, 20) == [12, 15, 20, 25]
+    assert k_grid.confirm_candidates(grid, 20, (0, 2)) == [20, 25, 33]
+    assert k_grid.confirm_window(3) == (3, 3) and k_grid.confirm_window((2, 0)) == (2, 0)
+    with pytest.raises(ValueError, match="confirm"):
+        k_grid.confirm_window((1, -1))
     table = [{"k": 6, "stage": "coarse", "stability": 0.9},
              {"k": 4, "stage": "confirm", "stability": 0.5},
              {"k": 6, "stage": "confirm", "stability": 0.4}]

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter
 from sklearn.metrics.cluster import contingency_matrix
 
 from ..io import write_bytes_atomic
@@ -152,6 +153,10 @@ def plot_correlation(records: Sequence[Mapping[str, Any]], path: str | PathLike[
     _save(fig, path)
 
 
+#: Ticks of the k axis of :func:`plot_k_selection`, those in the searched range.
+_K_TICKS = (2, 3, 5, 10, 20, 30, 50, 100, 150, 200, 300, 500, 1000, 2000, 5000)
+
+
 def plot_k_selection(table: Sequence[Mapping[str, Any]], k: int,
                      path: str | PathLike[str], title: str = "") -> None:
     """The criterion against k for the candidates of a k selection (rows with ``k``,
@@ -181,6 +186,13 @@ def plot_k_selection(table: Sequence[Mapping[str, Any]], k: int,
                 label="cross-view ARI (the bound)")
     ax.axvline(k, color="tab:red", linestyle="--", linewidth=1.0, label=f"chosen k = {k}")
     ax.set_xscale("log")
+    # round numbers in the searched range as plain ints (the log axis would label only the
+    # decades, or every minor tick in overlapping mathtext)
+    ks = [float(r["k"]) for r in table]
+    ticks = [t for t in _K_TICKS if min(ks) <= t <= max(ks)]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FixedFormatter([str(t) for t in ticks]))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("k (number of classes)")
     names = {str(r.get("criterion") or "") for r in table if r["stage"] != "full"} - {""}
     ax.set_ylabel(f"criterion: {', '.join(sorted(names))}" if names

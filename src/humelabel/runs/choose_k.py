@@ -3,53 +3,55 @@
 Status (issue #12): with the views of ``humelabel run`` (MiniLM / TF-IDF), the default
 ``joint`` criterion and the confirm stage, end to end on the six shared datasets (k 2-150,
 docs/results/k_selection_run_joint.md) it chose 4 for AG News (true 4), 20 for
-StackOverflow (20), 22 for biomedical (20), 70 for Banking77 (77) and 12 for the digits
-demo (10): five of six within 25%, ACC within 5 points of the run at the true k on four
-(digits 9.0 below); and 42 for TREC (6), whose curve is flat. Pass k when you know it, and
-read the curve (``k_selection.png``) when you do not.
+StackOverflow (20), 20 for biomedical (20), 70 for Banking77 (77), 5 for TREC (6) and 12 for
+the digits demo (10): six of six within 25%, ACC within 5 points of the run at the true k on
+five (digits 9.0 below). TREC's curve is flat (its pick is flagged weak). Pass k when you
+know it, and read the curve (``k_selection.png``) when you do not.
 
 The criterion: seeds and views agree (``joint``)
 ------------------------------------------------
-Candidates k come from a geometric grid over ``k_range`` (ratio 1.3), coarse to fine: every
-grid point up to ``DENSE_K`` = 10 and one in two above (``coarse_stride``), then the skipped
-grid points next to the best (:func:`grid_gap`). Each candidate gets three short HUME runs
-(:data:`SHORT_RUN`: 40 outer steps instead of the preset's 300): seeds 0 and 1 labelling
-phi1 with phi2 as the second view, and seed 0 labelling phi2 with phi1 as the second view.
-The criterion is the AMI between the two phi1 runs times the ARI between seed 0's phi1 and
-phi2 runs (:func:`criterion_terms`, :func:`joint_score`).
+The candidates are every k up to ``DENSE_K`` = 10 and a geometric grid above (ratio 1.3,
+:func:`search_grid`). Each candidate gets three short HUME runs (:data:`SHORT_RUN`: 40
+outer steps instead of the preset's 300): seeds 0 and 1 labelling phi1 with phi2 as the
+second view, and seed 0 labelling phi2 with phi1 as the second view. The criterion is the
+AMI between the two phi1 runs times the ARI between seed 0's phi1 and phi2 runs
+(:func:`criterion_terms`, :func:`joint_score`).
 HUME's premise is that the true labeling is linear in both views, so at the right k the
 search finds it from any start and from either view. Each term alone is fooled: a dominant
 two-way split of one space is reproducible across seeds (seed AMI 0.84-0.91 at k = 2 on AG
 News and biomedical) but the other view does not share it (cross-view ARI 0.006-0.28), and
 the cross-view ARI alone is flat and noisy over large k. Since the seed AMI is at most 1,
 the cross-view ARI bounds the product: a candidate whose cross-view ARI is below the best
-score so far skips its second phi1 run (the same pick at lower cost). The integers between
-the best grid point's neighbours are scored too (``fine`` of them, :func:`fine_candidates`);
-then the confirm stage scores the best and ``confirm`` grid points on either side again,
+score so far skips its second phi1 run (the same pick at lower cost).
+
+The search: the short runs score every k up to 10 and one grid point in two above
+(``coarse_stride``), upward two at a time (``coarse_round``), and stop once the largest
+point of a round cannot beat the best score (its cross-view ARI is below it). Then the
+confirm stage scores their pick, two grid points below it and one above (``confirm``) again
 with runs that settle (:data:`CONFIRM_RUN`: the preset's steps on fewer, smaller splits, at
-the cost of a short run), and the best of those gets one full run (the preset's settings)
+the cost of a short run); the best of those gets one full run (the preset's settings)
 labelling phi1, which is the result. Short runs locate the region but prefer more classes
-than settled runs do (StackOverflow 25, the digits demo 15; settled: 20 and 12).
-``cross_view`` (the earlier default) scores k by the ARI between the phi1 and phi2 runs
-alone, two runs per candidate.
+than settled runs do (StackOverflow 33, settled 20), hence the window's lean downward.
+``confirm=0`` lets the short runs decide alone, after scoring the grid points skipped next
+to their best (:func:`grid_gap`) and ``fine`` ints between its neighbours.
+``cross_view`` (the earlier default criterion) scores k by the ARI between the phi1 and phi2
+runs alone, two runs per candidate.
 
 Earlier measurements and the other criteria tried: docs/results/k_criteria.md,
 docs/results/k_selection.md (MiniLM / MPNet) and docs/method.md, "Choosing k".
 
 Cost: 3 short runs of 40 steps per candidate (2 where the bound skips one), 3 confirm runs
 per confirm candidate (the same bound), one full run. On StackOverflow, two runs at a time:
-228 s against one run of 29 s, 8.0 runs (without the confirm stage 5.2-5.8): docs/method.md,
-"The confirm stage".
+191 s against one run of 32 s, 6.0 runs with the full run, about 4.5 without it (before
+the search grid, the rounds and the lopsided window: 228 s against 29 s, 8.0 runs):
+docs/method.md, "One search grid".
 """
 
 from __future__ import annotations
 
-import csv
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -64,20 +66,25 @@ from .k_grid import (
     FINE,
     GRID_RATIO,
     MIN_ROWS_PER_CLASS,
+    ROUND,
     best_k,
-    best_row,
+    coarse_rounds,
     confirm_candidates,
+    confirm_window,
     fine_candidates,
     geometric_grid,
     grid_gap,
     parse_k_range,
+    search_grid,
     strided,
 )
-from .outputs import csv_text
+from .k_selection import COLUMNS, CRITERIA, RULES, WEAK_SCORE, KSelection, read_table
 
-__all__ = ["KSelection", "best_k", "choose_k", "criterion_terms", "fine_candidates",
-           "geometric_grid", "grid_gap", "joint_score", "parse_k_range", "read_table",
-           "stability", "strided", "WEAK_SCORE"]
+# (the result, the grid and the criteria live in k_selection, k_grid and k_criteria; they
+# are re-exported here for the callers of choose_k)
+__all__ = ["COLUMNS", "CRITERIA", "KSelection", "RULES", "WEAK_SCORE", "best_k", "choose_k",
+           "criterion_terms", "fine_candidates", "geometric_grid", "grid_gap", "joint_score",
+           "parse_k_range", "read_table", "stability", "strided"]
 
 #: HUME settings of each candidate's short runs, over the caller's: 40 outer steps (the fast
 #: preset's full run has 300).
@@ -89,86 +96,10 @@ SHORT_RUN: dict[str, Any] = {"iterations": 40}
 #: (StackOverflow 20 over 25, the digits demo 10 over 15: docs/method.md, "The confirm
 #: stage").
 CONFIRM_RUN: dict[str, Any] = {"num_subsets": 2, "subset_size": 2000}
-#: Below this best ``joint`` score the pick is weakly supported (:attr:`KSelection.weak`):
-#: seeds and views agree little at every k. Measured (docs/method.md, "Coarse to fine"):
-#: 0.083-0.090 on TREC and its 4-class subset, whose curves are flat and whose picks are noise;
-#: 0.181-0.597 on the twelve other datasets and subsets.
-WEAK_SCORE = 0.125
 #: Short runs (seeds) per candidate k; the criterion compares their labelings.
 SEEDS = 2
-#: Columns of :meth:`KSelection.csv` (``k_selection.csv``).
-COLUMNS = ("k", "stage", "iterations", "seeds", "criterion", "classes_used", "stability",
-           "stability_min", "seed_ami", "cross_ari", "seconds")
-#: Criteria of :func:`choose_k`, with the rule each one applies.
-RULES = {"cross_view": "cross-view stability: ARI of short runs labelling phi1 and phi2",
-         "joint": "seed AMI of short runs labelling phi1 x ARI with the run labelling phi2"}
-CRITERIA = tuple(RULES)
 #: The criterion of ``--k auto`` and :func:`choose_k` unless told.
 DEFAULT_CRITERION = "joint"
-
-
-def read_table(path: str | Path) -> list[dict[str, Any]]:
-    """The rows of a ``k_selection.csv`` (:meth:`KSelection.csv`), values as written (str)."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
-
-@dataclass
-class KSelection:
-    """Result of :func:`choose_k`.
-
-    Attributes:
-        k_: the chosen number of classes.
-        labels_: (n,) int64 labeling of the full run at ``k_``.
-        estimator_: the fitted :class:`HUME` of that run.
-        table: one dict per scored candidate (columns :data:`COLUMNS`), in the order they
-            ran; the full run's row has stage ``"full"`` and no stability.
-        k_range: the (lo, hi) searched (hi capped at rows / 5).
-        criterion: the criterion that chose ``k_`` (a key of :data:`RULES`).
-        seconds: wall time of the whole selection.
-    """
-
-    k_: int
-    labels_: np.ndarray
-    estimator_: HUME
-    table: list[dict[str, Any]] = field(default_factory=list)
-    k_range: tuple[int, int] = DEFAULT_K_RANGE
-    criterion: str = "cross_view"
-    seconds: float = 0.0
-
-    @property
-    def best_score(self) -> float:
-        """The short runs' criterion at their pick (the highest of the coarse and fine
-        stages, the scale :data:`WEAK_SCORE` was measured on)."""
-        return float(best_row([r for r in self.table
-                               if r["stage"] in ("coarse", "fine")])["stability"])
-
-    @property
-    def weak(self) -> bool:
-        """Whether the ``joint`` pick is weakly supported: its score is below
-        :data:`WEAK_SCORE`, so seeds and views agree little at any k (always False for
-        ``cross_view``, whose scale differs)."""
-        return self.criterion == "joint" and self.best_score < WEAK_SCORE
-
-    def csv(self) -> str:
-        """The table as CSV text (``k_selection.csv``)."""
-        return csv_text(self.table, COLUMNS)
-
-    def note(self) -> str | None:
-        """A one-line warning for a weakly supported pick (:attr:`weak`), else None."""
-        if not self.weak:
-            return None
-        return (f"the criterion is at most {self.best_score:.3f} over k (below "
-                f"{WEAK_SCORE}): seeds and views agree little at any k, so k = {self.k_} is "
-                "weakly supported; read k_selection.png and pass --k if you know it")
-
-    def record(self) -> dict[str, Any]:
-        """JSON-ready summary: chosen k, range, rule, best score and whether it is weak,
-        seconds, short runs."""
-        short = sum(int(r["seeds"]) for r in self.table if r["stage"] != "full")
-        return {"k": int(self.k_), "k_range": list(self.k_range),
-                "criterion": RULES[self.criterion], "best_score": round(self.best_score, 6),
-                "weak": self.weak, "short_runs": short, "seconds": round(self.seconds, 3)}
 
 
 def choose_k(
@@ -179,11 +110,12 @@ def choose_k(
     short_run: Mapping[str, Any] | None = None,
     grid_ratio: float = GRID_RATIO,
     coarse_stride: int = COARSE_STRIDE,
+    coarse_round: int = ROUND,
     seeds: int | None = None,
     cross_view: bool = True,
     criterion: str = DEFAULT_CRITERION,
     fine: int = FINE,
-    confirm: int = CONFIRM,
+    confirm: int | tuple[int, int] = CONFIRM,
     confirm_run: Mapping[str, Any] | None = None,
     random_state: int = 0,
     make_estimator: Callable[[int, Mapping[str, Any] | None, int], HUME] | None = None,
@@ -195,14 +127,16 @@ def choose_k(
     """Choose k for HUME on phi1 (n, d1) / phi2 (n, d2) without labels, then fit at it.
 
     Args:
-        k_range: (lo, hi) candidates; hi is capped at ``n // 5`` (at least lo).
+        k_range: (lo, hi) candidates (:func:`search_grid`: every k up to ``DENSE_K``, a
+            geometric grid above); hi is capped at ``n // 5`` (at least lo).
         short_run: HUME settings of each candidate's short runs over ``hume_params``
             (None: :data:`SHORT_RUN`).
         grid_ratio: ratio between neighbouring grid candidates.
         coarse_stride: the coarse stage scores every grid point up to ``DENSE_K``, every
-            ``coarse_stride``-th above and the last, then the unscored grid points around the
-            best until its grid neighbours are scored (:func:`strided`, :func:`grid_gap`);
-            1: the whole grid at once.
+            ``coarse_stride``-th above and the last (:func:`strided`); 1: the whole grid.
+        coarse_round: the coarse stage scores its points above ``DENSE_K`` upward,
+            ``coarse_round`` at a time, and stops after a round whose largest point cannot
+            beat the best score so far (:func:`coarse_rounds`; 0: all points at once).
         seeds: short runs per candidate (>= 2; None: 2, or 3 for ``"joint"``), j = 0, 1,
             ...: seed ``random_state + j``, or with ``cross_view`` seed
             ``random_state + j // 2``.
@@ -213,11 +147,14 @@ def choose_k(
             (:func:`stability`); ``"joint"``: seed AMI x cross-view ARI
             (:func:`criterion_terms`, :func:`joint_score`): a k must give a labeling that
             other seeds reproduce in phi1 and that the run labelling phi2 shares.
-        fine: candidates of the fine stage (:func:`fine_candidates`; 0: none).
-        confirm: grid points on either side of the short runs' pick that the confirm stage
-            scores again, with the pick, by runs of ``confirm_run``; the best of them is
-            the result (:func:`confirm_candidates`; 0: no confirm stage, the short runs'
-            pick is the result).
+        fine: candidates of the fine stage, without the confirm stage only
+            (:func:`fine_candidates`; 0: none).
+        confirm: grid points around the short runs' pick, ``(below, above)`` or one int for
+            both sides, that the confirm stage scores with the pick by runs of
+            ``confirm_run``; the best of them is the result (:func:`confirm_candidates`).
+            0: no confirm stage; the short runs then also score the skipped grid points
+            around their best until its grid neighbours are scored (:func:`grid_gap`) and
+            ``fine`` ints between them, and their pick is the result.
         confirm_run: HUME settings of the confirm stage's runs over ``hume_params`` (None:
             :data:`CONFIRM_RUN`).
         random_state: int seed of the first short run of every k and of the full run.
@@ -255,6 +192,7 @@ def choose_k(
     if int(seeds) < 2:
         raise ValueError(f"seeds must be at least 2 (the criterion compares runs), got {seeds}")
     hi = max(lo, min(hi, n // MIN_ROWS_PER_CLASS))
+    window = confirm_window(confirm)
 
     # the settings of the short runs, then of the confirm stage's (phase 0 / 1)
     settings = [dict(SHORT_RUN if short_run is None else short_run),
@@ -288,7 +226,8 @@ def choose_k(
 
     def fit_runs(pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], tuple[HUME, float]]:
         """Short run j of candidate k for every (k, j), side by side with ``jobs`` > 1."""
-        tasks = {(k, *plan[j], phase): (k, j) for k, j in pairs}
+        # the largest k first: they take longest, so the workers finish together
+        tasks = {(k, *plan[j], phase): (k, j) for k, j in sorted(pairs, key=lambda p: -p[0])}
         out: dict[tuple[int, int], tuple[HUME, float]] = {}
         if workers is None:  # here, with the caller's torch threads
             for task, key in tasks.items():
@@ -335,6 +274,14 @@ def choose_k(
                       "cross_ari": "" if cross_ari is None else round(cross_ari, 6),
                       "seconds": round(seconds[k], 3)})
 
+    def falling(k: int) -> bool:
+        """Whether candidate k cannot beat the best score of the table so far: its
+        cross-view ARI (the bound of its joint score) or its score is below it."""
+        row = next(r for r in table if r["k"] == k and r["stage"] == "coarse")
+        bound = row["cross_ari"] if row["cross_ari"] != "" else row["stability"]
+        scores = [r["stability"] for r in table if r["stability"] != ""]
+        return bound != "" and bool(scores) and bound < max(scores)
+
     def run_stage(ks: Sequence[int], stage: str) -> None:
         head = [0, 1] if bounded else list(range(len(plan)))
         results = fit_runs([(k, j) for k in ks for j in head])
@@ -369,18 +316,24 @@ def choose_k(
             record(k, stage)
 
     state = {"phi1": phi1, "phi2": phi2, "params": dict(hume_params), "settings": settings}
-    grid = geometric_grid(lo, hi, grid_ratio)
+    grid = search_grid(lo, hi, grid_ratio)
     with Workers(int(jobs), state) if int(jobs) > 1 else nullcontext() as workers:
-        ks = strided(grid, int(coarse_stride))
-        while ks:  # small k and every other grid point, then the grid points around the best
+        # every small k and every other grid point, upward until the curve has fallen
+        for ks in coarse_rounds(strided(grid, int(coarse_stride)), int(coarse_round)):
             run_stage(ks, "coarse")
-            ks = grid_gap(grid, {int(r["k"]) for r in table}, best_k(table))
-        run_stage(fine_candidates(grid, best_k(table), int(fine)), "fine")
-        if int(confirm) > 0:  # the same criterion on settled runs, around the pick
+            if falling(max(ks)):
+                break
+        if any(window):  # the same criterion on settled runs, around the short runs' pick
             phase = 1
             for store in (done, seconds, known, first):
                 store.clear()
-            run_stage(confirm_candidates(grid, best_k(table), int(confirm)), "confirm")
+            run_stage(confirm_candidates(grid, best_k(table), window), "confirm")
+        else:  # the short runs alone: the skipped grid points around the best, then fine
+            ks = grid_gap(grid, {int(r["k"]) for r in table}, best_k(table))
+            while ks:
+                run_stage(ks, "coarse")
+                ks = grid_gap(grid, {int(r["k"]) for r in table}, best_k(table))
+            run_stage(fine_candidates(grid, best_k(table), int(fine)), "fine")
     k_best = best_k(table)
     est = first[k_best]
     if fit_final:

@@ -1,8 +1,9 @@
-"""The candidate k of :func:`humelabel.runs.choose_k.choose_k`: a geometric grid over a range,
-scored coarse to fine (:func:`strided`: every small k and one larger grid point in two, then
-:func:`grid_gap` around the best), then :func:`fine_candidates` between the best grid
-point's neighbours, and :func:`confirm_candidates` around the pick for the confirm stage;
-:func:`best_k` reads the pick off the table of scores."""
+"""The candidate k of :func:`humelabel.runs.choose_k.choose_k`: :func:`search_grid` (every k
+up to DENSE_K, a geometric grid above), scored by short runs (:func:`strided`: every small k
+and one larger grid point in two, upward in :func:`coarse_rounds` until the curve has
+fallen), then by settled runs in :func:`confirm_candidates` around the short runs' pick;
+without the confirm stage, :func:`grid_gap` and :func:`fine_candidates` refine the short
+runs' pick instead. :func:`best_k` reads the pick off the table of scores."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from typing import Any
 import numpy as np
 
 __all__ = ["CONFIRM", "COARSE_STRIDE", "DEFAULT_K_RANGE", "DENSE_K", "FINE", "GRID_RATIO",
-           "MIN_ROWS_PER_CLASS", "best_k", "best_row", "confirm_candidates",
-           "fine_candidates", "geometric_grid", "grid_gap", "parse_k_range", "strided"]
+           "MIN_ROWS_PER_CLASS", "ROUND", "best_k", "best_row", "coarse_rounds",
+           "confirm_candidates", "confirm_window", "fine_candidates", "geometric_grid",
+           "grid_gap", "parse_k_range", "search_grid", "strided"]
 
 #: Default candidate range: ``fit --k auto`` searches 2..DEFAULT_K_MAX (capped at rows / 5).
 DEFAULT_K_RANGE = (2, 150)
@@ -21,15 +23,26 @@ DEFAULT_K_RANGE = (2, 150)
 GRID_RATIO = 1.3
 #: Above DENSE_K the coarse stage scores every COARSE_STRIDE-th grid point (:func:`strided`).
 COARSE_STRIDE = 2
-#: The coarse stage scores every grid point up to DENSE_K: there neighbouring grid points
-#: differ by one or two classes and the criterion can peak at one alone (3 AG News classes,
-#: docs/results/k_selection_run_joint_fresh.md: 0.385 at k = 3, under 0.10 at 2 and 4).
+#: Every k up to DENSE_K is a candidate (:func:`search_grid`) and the coarse stage scores
+#: them all: there one class more or less changes the labeling, and the criterion can peak
+#: at one k alone (3 AG News classes, docs/results/k_selection_run_joint_fresh.md: 0.385 at
+#: k = 3, under 0.10 at 2 and 4); 5, 8 and 10 are true k of the benchmarks' subsets.
 DENSE_K = 10
-#: Candidates of the fine stage, between the best grid point's neighbours.
+#: The coarse stage scores its points above DENSE_K upward, ROUND at a time, and stops after
+#: a round whose largest point cannot beat the best score so far (:func:`coarse_rounds`): on
+#: the 24 datasets and subsets of docs/results/k_selection_run_joint*.md no grid point past
+#: such a round beats it, and the stop skips the largest, dearest k on 15 of them.
+ROUND = 2
+#: Candidates of the fine stage (without the confirm stage), between the best grid point's
+#: neighbours.
 FINE = 2
-#: Grid points on either side of the short runs' pick that the confirm stage re-scores
-#: (:func:`confirm_candidates`): the pick of StackOverflow (25, true 20) is two below.
-CONFIRM = 2
+#: Grid points below and above the short runs' pick that the confirm stage scores with it
+#: (:func:`confirm_candidates`). Short runs prefer more classes than settled runs (where the
+#: short runs missed, their pick was above the true k on 10 of 11 sets; StackOverflow's 33
+#: is two points above its 20), so the window reaches further down; two above let the
+#: settled runs' noise at the window's edge pick 54 for 20 Banking77 intents (0.58 against
+#: 0.57 at 25; docs/method.md, "One search grid").
+CONFIRM = (2, 1)
 #: Rows per class the largest candidate keeps at least (hi is capped at rows / this).
 MIN_ROWS_PER_CLASS = 5
 
@@ -54,6 +67,13 @@ def geometric_grid(lo: int, hi: int, ratio: float = GRID_RATIO) -> list[int]:
     count = max(2, int(np.ceil(np.log(hi / lo) / np.log(ratio))) + 1)
     grid = np.unique(np.round(np.geomspace(lo, hi, count)).astype(int))
     return [int(k) for k in grid]
+
+
+def search_grid(lo: int, hi: int, ratio: float = GRID_RATIO, dense: int = DENSE_K) -> list[int]:
+    """The candidates of :func:`~humelabel.runs.choose_k.choose_k`: every int from lo up to
+    ``dense``, then the points of :func:`geometric_grid` above it, increasing."""
+    grid = geometric_grid(lo, hi, ratio)
+    return sorted(set(range(lo, min(hi, dense) + 1)) | {k for k in grid if k > dense})
 
 
 def best_row(table: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -81,6 +101,19 @@ def strided(grid: Sequence[int], stride: int, dense: int = DENSE_K) -> list[int]
     return picks
 
 
+def coarse_rounds(points: Sequence[int], size: int = ROUND,
+                  dense: int = DENSE_K) -> list[list[int]]:
+    """``points`` (increasing) in the rounds of the coarse stage: those up to ``dense`` with
+    the first ``size`` above, then ``size`` at a time; one round when ``size`` is 0."""
+    points = [int(k) for k in points]
+    if size <= 0:
+        return [points] if points else []
+    head = [k for k in points if k <= dense]
+    rest = [k for k in points if k > dense]
+    rounds = [head + rest[:size]] + [rest[i:i + size] for i in range(size, len(rest), size)]
+    return [r for r in rounds if r]
+
+
 def grid_gap(grid: Sequence[int], scored: set[int], best: int) -> list[int]:
     """The unscored points of ``grid`` between ``best`` and its nearest scored grid points
     on either side; empty when both of ``best``'s grid neighbours are scored."""
@@ -91,12 +124,22 @@ def grid_gap(grid: Sequence[int], scored: set[int], best: int) -> list[int]:
     return [int(k) for k in grid[below:above + 1] if k not in scored]
 
 
-def confirm_candidates(grid: Sequence[int], best: int, width: int = CONFIRM) -> list[int]:
-    """``best`` and the ``width`` points of ``grid`` on either side of it (of the grid point
-    nearest to it when it is not on the grid), increasing."""
+def confirm_window(width: int | Sequence[int]) -> tuple[int, int]:
+    """``(below, above)`` from an int (both sides) or a pair; ValueError unless both >= 0."""
+    below, above = (width, width) if isinstance(width, int | np.integer) else tuple(width)
+    if int(below) < 0 or int(above) < 0:
+        raise ValueError(f"confirm needs grid points >= 0 on each side, got {width!r}")
+    return int(below), int(above)
+
+
+def confirm_candidates(grid: Sequence[int], best: int,
+                       width: int | Sequence[int] = CONFIRM) -> list[int]:
+    """``best`` and the points of ``grid`` around it (of the grid point nearest to it when it
+    is not on the grid), increasing: ``width`` on either side, or ``(below, above)``."""
+    below, above = confirm_window(width)
     grid = [int(k) for k in grid]
     i = int(np.argmin([abs(k - best) for k in grid]))  # the lower one on ties
-    return sorted(set(grid[max(0, i - width):i + width + 1]) | {int(best)})
+    return sorted(set(grid[max(0, i - below):i + above + 1]) | {int(best)})
 
 
 def fine_candidates(grid: Sequence[int], best: int, most: int = FINE) -> list[int]:
