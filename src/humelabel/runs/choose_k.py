@@ -274,13 +274,17 @@ def choose_k(
                       "cross_ari": "" if cross_ari is None else round(cross_ari, 6),
                       "seconds": round(seconds[k], 3)})
 
+    def best_so_far() -> float:
+        """The best score in the table among this phase's rows (-inf before any)."""
+        return max((r["stability"] for r in table if r["stability"] != ""
+                    and (r["stage"] == "confirm") == bool(phase)), default=-np.inf)
+
     def falling(k: int) -> bool:
         """Whether candidate k cannot beat the best score of the table so far: its
         cross-view ARI (the bound of its joint score) or its score is below it."""
         row = next(r for r in table if r["k"] == k and r["stage"] == "coarse")
         bound = row["cross_ari"] if row["cross_ari"] != "" else row["stability"]
-        scores = [r["stability"] for r in table if r["stability"] != ""]
-        return bound != "" and bool(scores) and bound < max(scores)
+        return bound != "" and bound < best_so_far()
 
     def run_stage(ks: Sequence[int], stage: str) -> None:
         head = [0, 1] if bounded else list(range(len(plan)))
@@ -293,8 +297,7 @@ def choose_k(
                      else stability([y for y, _, _ in done[k]])[0])
             say(k, stage, f"{'cross-view ARI' if bounded else criterion} {value:.4f}")
         if bounded:
-            best = max((r["stability"] for r in table if r["stability"] != ""
-                        and (r["stage"] == "confirm") == bool(phase)), default=-np.inf)
+            best = best_so_far()
             order = sorted(ks, key=lambda k: (terms(k)[1], k), reverse=True)
             rest = range(2, len(plan))
             while order and terms(order[0])[1] >= best:
