@@ -69,15 +69,21 @@ def load_space(name: str, space: str) -> np.ndarray | Spaces:
     ``a,b`` gives several phi2 spaces (:class:`humelabel.Spaces`)."""
     if "," in space:
         return Spaces(*(load_space(name, single) for single in space.split(",")))
-    parts = []
-    for single in space.split("+"):
-        x = np.load(space_path(name, single), allow_pickle=False).astype(np.float32)
-        if "+" in space:
-            x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-            x = x - x.mean(axis=0)
-            x = x / np.sqrt((x ** 2).sum(axis=1).mean())
-        parts.append(x)
-    return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+    parts = [np.load(space_path(name, single), allow_pickle=False).astype(np.float32)
+             for single in space.split("+")]
+    return concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+def concatenate(parts: list[np.ndarray]) -> np.ndarray:
+    """Spaces side by side, (n, d_1 + ... + d_m): each block's rows L2-normalised, then
+    centred and scaled to unit mean squared row norm, so every space weighs the same."""
+    blocks = []
+    for x in parts:
+        x = np.asarray(x, dtype=np.float32)
+        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        x = x - x.mean(axis=0)
+        blocks.append(x / np.sqrt((x ** 2).sum(axis=1).mean()))
+    return np.concatenate(blocks, axis=1)
 
 
 def settings_hash(preset: str, overrides: dict[str, Any]) -> str:
