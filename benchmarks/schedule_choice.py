@@ -96,14 +96,13 @@ def run(name: str, schedule: str, seed: int) -> tuple[dict[str, Any], np.ndarray
     return record, model.labels_
 
 
-def kmeans_acc(name: str, space: str, seed: int) -> float:
-    """ACC of one cached k-means run on phi1, phi2 or their concatenation ("concat")."""
+def kmeans_acc(name: str, space: str, x: np.ndarray, y: np.ndarray, seed: int) -> float:
+    """ACC of one cached k-means run on ``x`` (n, d), the set's phi1, phi2 or their
+    concatenation ("concat", already normalised: its rows are not L2-normalised again)."""
     path = CACHE / f"{name.replace(':', '_')}-kmeans-{space}-{seed}.json"
     if path.exists():
         return float(json.loads(path.read_text())["acc"])
-    x1, x2, y = load(name)
-    x = {"phi1": x1, "phi2": x2, "concat": concatenate([x1, x2]) if space == "concat" else None}
-    labels = kmeans_labels(x[space], int(y.max()) + 1, normalize=space != "concat",
+    labels = kmeans_labels(x, int(y.max()) + 1, normalize=space != "concat",
                            random_state=seed)
     acc = evaluate(y, labels)["acc"]
     write_json_atomic(path, {"acc": acc})
@@ -112,8 +111,9 @@ def kmeans_acc(name: str, space: str, seed: int) -> float:
 
 def dataset(name: str, seeds: list[int]) -> dict[str, Any]:
     x1, x2, y = load(name)
-    kmeans = {space: statistics.median(kmeans_acc(name, space, seed) for seed in seeds)
-              for space in KMEANS}
+    views = dict(zip(KMEANS, (x1, x2, concatenate([x1, x2])), strict=True))
+    kmeans = {space: statistics.median(kmeans_acc(name, space, views[space], y, seed)
+                                       for seed in seeds) for space in KMEANS}
     scorer = LearnabilityScorer().fit([x1, x2])
     rows = []
     for seed in seeds:
@@ -171,20 +171,21 @@ def main() -> int:
              " | better run picked | Spearman score / ACC | k-means phi1 / phi2 / concat | "
              "refined pick - best k-means |",
              "|---" * (9 + len(SCHEDULES) + args.graph * 2) + "|"]
+    margins = {name: 100 * (r["picked_refined"] - r["kmeans_best"])
+               for name, r in results.items()}
     for name, r in results.items():
         cells = [f"{100 * r[f'{s}_acc']:.1f} / {100 * r[f'{s}_refined']:.1f}" for s in shown]
         cells += [f"{r['graph_picked']} / {len(r['runs'])}"] if args.graph else []
-        margin = 100 * (r["picked_refined"] - r["kmeans_best"])
+        margin = margins[name]
         lines.append(f"| {name} | {r['n']:,} | {r['k']} | {len(r['runs'])} | "
                      + " | ".join(cells) + f" | {r['better_picked']} / {len(r['runs'])} | "
                      f"{r['spearman']:.2f} | "
                      + " / ".join(f"{100 * r['kmeans'][s]:.1f}" for s in KMEANS)
                      + f" | {'**' if margin >= 3 else ''}{margin:+.1f}"
                      f"{'**' if margin >= 3 else ''} |")
-    margins = [100 * (r["picked_refined"] - r["kmeans_best"]) for r in results.values()]
     summary = (f"Refined pick at least 3 points above the best k-means (bold): "
-               f"{sum(m >= 3 for m in margins)} of {len(margins)} sets; below it: "
-               f"{sum(m < 0 for m in margins)}.")
+               f"{sum(m >= 3 for m in margins.values())} of {len(margins)} sets; below it: "
+               f"{sum(m < 0 for m in margins.values())}.")
     title = ("Constant tau, the tau schedule or phi1's graph view" if args.graph
              else "Constant tau or the tau schedule")
     graph_note = (f"; the third candidate: constant tau with phi1's {GRAPH_NEIGHBORS}-NN graph "

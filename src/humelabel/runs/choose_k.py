@@ -332,10 +332,8 @@ def choose_k(
                 store.clear()
             run_stage(confirm_candidates(grid, best_k(table), window), "confirm")
         else:  # the short runs alone: the skipped grid points around the best, then fine
-            ks = grid_gap(grid, {int(r["k"]) for r in table}, best_k(table))
-            while ks:
+            while ks := grid_gap(grid, {int(r["k"]) for r in table}, best_k(table)):
                 run_stage(ks, "coarse")
-                ks = grid_gap(grid, {int(r["k"]) for r in table}, best_k(table))
             run_stage(fine_candidates(grid, best_k(table), int(fine)), "fine")
     k_best = best_k(table)
     est = first[k_best]
