@@ -77,16 +77,18 @@ def load(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def run(name: str, schedule: str, seed: int) -> tuple[dict[str, Any], np.ndarray]:
-    """One cached fit: (record with acc and time_s, labels (n,))."""
+    """One cached fit of a candidate ("constant", "schedule" or "graph"): (record with acc
+    and time_s, labels (n,))."""
+    overrides = GRAPH if schedule == "graph" else SCHEDULES[schedule]
     if name in DATASETS:
-        return hume_run(name, "minilm", "tfidf", seed, overrides=SCHEDULES[schedule])
+        return hume_run(name, "minilm", "tfidf", seed, overrides=overrides)
     stem = CACHE / f"{name.replace(':', '_')}-{schedule}-{seed}"
     if stem.with_suffix(".json").exists():
         return (json.loads(stem.with_suffix(".json").read_text()),
                 np.load(stem.with_suffix(".npy"), allow_pickle=False))
     x1, x2, y = load(name)
     start = time.perf_counter()
-    model = HUME(int(y.max()) + 1, **SCHEDULES[schedule], random_state=seed,
+    model = HUME(int(y.max()) + 1, **overrides, random_state=seed,
                  device="cpu").fit(x1, x2)
     record = {**evaluate(y, model.labels_), "time_s": time.perf_counter() - start}
     save_npy_atomic(stem.with_suffix(".npy"), model.labels_)

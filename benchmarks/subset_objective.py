@@ -5,7 +5,7 @@ on (the class subsets of candidate_choice.md and candidate_choice_fresh.md). For
 Eq. 7 (``HUME.score_labelings``, the ``fast`` preset, 10 seeded splits, the same for every
 labeling) scores the true labeling, k-means on phi1 and on both spaces (scikit-learn, n_init
 10, seed 0, as on those pages) and the runs of ``humelabel run``'s candidates on seeds 0-2,
-read from the cache of benchmarks/schedule_choice.py (run it first), under the two
+read from the cache of benchmarks/schedule_choice.py (fitted where missing), under the two
 objectives the candidates search: phi2 = TF-IDF (constant tau and the tau schedule) and
 phi2 = TF-IDF plus phi1's 30-NN graph view (the graph candidate). Per objective:
 
@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import RESULTS, script_argv, stamp, write_results  # noqa: E402
-from schedule_choice import CACHE, GRAPH, load  # noqa: E402
+from schedule_choice import GRAPH, load, run  # noqa: E402
 from textdata import concatenate  # noqa: E402
 
 from humelabel import HUME  # noqa: E402
@@ -55,16 +55,10 @@ OBJECTIVES: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
 }
 
 
-def cached_runs(name: str, candidate: str) -> dict[str, np.ndarray]:
-    """The cached labels (n,) of one candidate on SEEDS, keyed ``candidate seed``."""
-    runs = {}
-    for seed in SEEDS:
-        path = CACHE / f"{name.replace(':', '_')}-{candidate}-{seed}.npy"
-        if not path.exists():
-            raise SystemExit(f"{path}: missing; run benchmarks/schedule_choice.py --graph "
-                             f"--datasets {name} --seeds {' '.join(map(str, SEEDS))} first")
-        runs[f"{candidate} {seed}"] = np.load(path, allow_pickle=False)
-    return runs
+def candidate_runs(name: str, candidate: str) -> dict[str, np.ndarray]:
+    """The labels (n,) of one candidate on SEEDS, keyed ``candidate seed`` (schedule_choice's
+    cache; a missing run is fitted and cached)."""
+    return {f"{candidate} {seed}": run(name, candidate, seed)[1] for seed in SEEDS}
 
 
 def margins(terms: dict[str, dict[str, float]], found: list[str]) -> dict[str, float]:
@@ -89,7 +83,7 @@ def dataset(name: str) -> dict[str, Any]:
                               "largest_class": float(np.bincount(y).max() / y.size),
                               "objectives": {}}
     for objective, (overrides, candidates) in OBJECTIVES.items():
-        found = {key: labels for c in candidates for key, labels in cached_runs(name, c).items()}
+        found = {key: labels for c in candidates for key, labels in candidate_runs(name, c).items()}
         scored = {**labelings, **found}
         model = HUME(k, random_state=0, device="cpu", **overrides)
         terms = model.score_labelings(x2, list(scored.values()), num_splits=10, seed=0,
