@@ -30,13 +30,15 @@ so an interrupted report resumes.
 
 ``--tau-end 0.1`` runs HUME with the tau schedule only; ``--tau-end auto`` does what
 ``humelabel run`` does by default: each seed is fitted with constant tau, with the schedule
-to ``AUTO_TAU_END`` and with phi1's graph view (``--no-graph``: without it), and the run whose
-labeling is most learnable in both spaces
-(``humelabel.runs.learnability``) is that seed's run (its time: both fits and the scoring);
+to ``AUTO_TAU_END``, with phi1's graph view (``--no-graph``: without it) and with
+``prior="ratio"`` (``--no-ratio``: without it), and the run whose labeling is most learnable
+in both spaces (``humelabel.runs.learnability``), among those without a nearly empty cluster
+(``humelabel.runs.select.eligible``), is that seed's run (its time: every fit and the scoring);
 the combination is the best-scoring of the candidates' combinations (as ``run --seeds``).
 
 Usage: python benchmarks/report.py [--datasets ...] [--seeds 0 1 2 3 4] [--threads 1]
-           [--phi2 mpnet|tfidf] [--tau-end X|auto] [--no-graph] [--out docs/results/report.md]
+           [--phi2 mpnet|tfidf] [--tau-end X|auto] [--no-graph] [--no-ratio]
+           [--out docs/results/report.md]
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ from humelabel.runs.reliable import (  # noqa: E402
     reliable_accuracy,
     select_reliable,
 )
+from humelabel.runs.select import eligible  # noqa: E402
 
 METHODS = ("kmeans phi1", "kmeans phi2", "kmeans concat", "probe phi1", "probe phi2",
            "HUME run (median)", "HUME combined", "HUME run refined (median)",
@@ -84,11 +87,13 @@ PHI2 = {"name": "mpnet"}
 OVERRIDES: dict[str, Any] = {}
 #: --tau-end auto: the candidate overrides, chosen between by the learnability score.
 AUTO: list[dict[str, Any]] = []
-AUTO_NOTE = (f" and, per seed, constant tau, tau_end {AUTO_TAU_END:g}{{graph}}, whichever "
-             "labeling the learnability score (humelabel.runs.learnability) prefers (run "
+AUTO_NOTE = (f" and, per seed, constant tau, tau_end {AUTO_TAU_END:g}{{graph}}{{ratio}}, "
+             "whichever labeling the learnability score (humelabel.runs.learnability) prefers "
+             "among those without a cluster under 5% of the mean size (run "
              "time: every candidate's fit and the scoring; combined: the best-scoring of the "
              "candidates' combinations, its time every fit)")
 GRAPH_NOTE = " or phi1's graph view (graph_neighbors 30, constant tau; `run --graph`)"
+RATIO_NOTE = " or prior ratio (constant tau; `run --ratio`)"
 
 
 def spaces(name: str) -> tuple[str, str]:
@@ -220,7 +225,8 @@ def auto_schedule(name: str, seeds: list[int], scorer: GeneralizationScorer) -> 
     for i, seed in enumerate(seeds):
         start = time.perf_counter()
         values = [learn.score(runs[i][1]) for runs in candidates]
-        best = int(max(range(len(AUTO)), key=lambda c: (values[c], -c)))
+        best = int(max(range(len(AUTO)), key=lambda c: (
+            eligible(candidates[c][i][1], k), values[c], -c)))
         record, labels = candidates[best][i]
         seconds = sum(runs[i][0]["time_s"] for runs in candidates) + (
             time.perf_counter() - start)
@@ -233,7 +239,8 @@ def auto_schedule(name: str, seeds: list[int], scorer: GeneralizationScorer) -> 
         scores = [scorer.score(labels) for _, labels in runs]
         combos.append(combine_labelings([labels for _, labels in runs], scores, k))
     values = [learn.score(c.labels) for c in combos]
-    best = int(max(range(len(AUTO)), key=lambda c: (values[c], -c)))
+    best = int(max(range(len(AUTO)), key=lambda c: (eligible(combos[c].labels, k), values[c],
+                                                    -c)))
     # The picked runs' times already hold every fit, so the combination's wall time (their
     # sum plus this) counts every candidate's runs, as run --seeds fits them.
     seconds = time.perf_counter() - start
@@ -260,12 +267,15 @@ def main() -> None:
                         "or the schedule, by the learnability score; default: constant tau)")
     parser.add_argument("--no-graph", action="store_true",
                         help="with --tau-end auto: without the graph candidate (run --no-graph)")
+    parser.add_argument("--no-ratio", action="store_true",
+                        help="with --tau-end auto: without the ratio candidate (run --no-ratio)")
     parser.add_argument("--out", default=str(RESULTS / "report.md"))
     args = parser.parse_args()
     PHI2["name"] = args.phi2
     if args.tau_end == "auto":
         AUTO.extend({key: value for key, value in config.items() if value is not None}
-                    for config in candidate_grid("auto", not args.no_graph) or [])
+                    for config in candidate_grid("auto", not args.no_graph,
+                                                 not args.no_ratio) or [])
     elif args.tau_end is not None:
         OVERRIDES["tau_end"] = float(args.tau_end)
     torch.set_num_threads(args.threads)
@@ -300,12 +310,14 @@ def main() -> None:
     rows.append("| objective rho, k-class labelings (paper 0.93) | " + " | ".join(
         f"{results[name]['rho']['pearson']:.2f}" for name in args.datasets) + " |")
     links = ", ".join(f"[{name}]({out.stem}/confusion-{name}.png)" for name in args.datasets)
+    auto_note = AUTO_NOTE.format(graph="" if args.no_graph else GRAPH_NOTE,
+                                 ratio="" if args.no_ratio else RATIO_NOTE)
     header = (
         "Cells: ACC / NMI / ARI in percent (wall time). phi1 / phi2 under each dataset. "
         "Probes use the true labels (5-fold cross-validated logistic regression, C=10): a "
         f"ceiling, not a competitor. HUME: preset `fast` ({dict(PRESETS['fast'])}) with "
         f"{OVERRIDES or 'nothing changed'}"
-        f"{AUTO_NOTE.format(graph='' if args.no_graph else GRAPH_NOTE) if AUTO else ''}"
+        f"{auto_note if AUTO else ''}"
         f", seeds "
         f"{args.seeds}; run = median over seeds; combined = majority vote of the aligned runs "
         f"(reference: best generalization score). Machine: {platform.machine()} CPU, "

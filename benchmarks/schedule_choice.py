@@ -10,7 +10,11 @@ Spearman of the score with ACC over all runs, and k-means beside them (scikit-le
 says whether the refined pick is the 3 points above the best k-means that the quality issue
 asks for. ``--graph`` adds ``run``'s third candidate
 (constant tau with ``graph_neighbors`` = ``GRAPH_NEIGHBORS``, ``humelabel run --graph``) and
-writes candidate_choice.md, with the pick of the two schedules alone beside it. Datasets: the
+writes candidate_choice.md, with the pick of the two schedules alone beside it; ``--ratio``
+with it adds the fourth (constant tau with ``prior="ratio"``, ``humelabel run --ratio``),
+with the pick of the first three beside the pick of the four. Picks follow ``run``: the best
+score among the labelings without a nearly empty cluster
+(:func:`humelabel.runs.select.eligible`). Datasets: the
 five shared text sets (MiniLM / TF-IDF, runs cached by ``textdata.hume_run``) and data the
 score was not chosen on: the digits demo (its own two views) and random class subsets of the
 text sets (``name:classes:draw``, e.g. ``banking77:10:0``: 10 classes drawn with seed 0),
@@ -19,7 +23,8 @@ cached in benchmarks/work/schedule/.
 Usage::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/schedule_choice.py \\
-        [--datasets trec ... banking77:10:0 digits] [--seeds 0 1 2 3 4] [--graph] [--out FILE]
+        [--datasets trec ... banking77:10:0 digits] [--seeds 0 1 2 3 4] [--graph [--ratio]]
+        [--out FILE]
 """
 
 from __future__ import annotations
@@ -49,12 +54,15 @@ from humelabel.io.examples import digits_two_views  # noqa: E402
 from humelabel.runs.candidates import AUTO_TAU_END, GRAPH_NEIGHBORS  # noqa: E402
 from humelabel.runs.learnability import LearnabilityScorer  # noqa: E402
 from humelabel.runs.refine import refine_labels  # noqa: E402
+from humelabel.runs.select import eligible  # noqa: E402
 
 SCHEDULES: dict[str, dict[str, Any]] = {"constant": {}, "schedule": {"tau_end": AUTO_TAU_END}}
 #: --graph: the third candidate of humelabel run.
 GRAPH = {"graph_neighbors": GRAPH_NEIGHBORS}
+#: --ratio: the fourth candidate of humelabel run.
+RATIO = {"prior": "ratio"}
 HEADS = {"constant": "constant tau", "schedule": f"tau_end {AUTO_TAU_END:g}",
-         "graph": "graph view"}
+         "graph": "graph view", "ratio": "ratio prior"}
 HELD_OUT = ("digits", "banking77:10:0", "banking77:10:1", "banking77:10:2",
             "stackoverflow:10:0", "biomedical:10:0", "trec:4:0", "ag_news:3:0")
 CACHE = WORK / "schedule"
@@ -79,7 +87,7 @@ def load(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def run(name: str, schedule: str, seed: int) -> tuple[dict[str, Any], np.ndarray]:
     """One cached fit of a candidate ("constant", "schedule" or "graph"): (record with acc
     and time_s, labels (n,))."""
-    overrides = GRAPH if schedule == "graph" else SCHEDULES[schedule]
+    overrides = {"graph": GRAPH, "ratio": RATIO}.get(schedule) or SCHEDULES[schedule]
     if name in DATASETS:
         return hume_run(name, "minilm", "tfidf", seed, overrides=overrides)
     stem = CACHE / f"{name.replace(':', '_')}-{schedule}-{seed}"
@@ -111,6 +119,12 @@ def kmeans_acc(name: str, space: str, x: np.ndarray, y: np.ndarray, seed: int) -
     return acc
 
 
+def _pick(row: dict[str, Any], candidates: list[str]) -> str:
+    """As humelabel run picks: eligible first, then the score; ties go to the first."""
+    return max(candidates, key=lambda c: (row[c]["eligible"], row[c]["score"],
+                                          -candidates.index(c)))
+
+
 def dataset(name: str, seeds: list[int]) -> dict[str, Any]:
     x1, x2, y = load(name)
     views = dict(zip(KMEANS, (x1, x2, concatenate([x1, x2])), strict=True))
@@ -123,11 +137,12 @@ def dataset(name: str, seeds: list[int]) -> dict[str, Any]:
         for schedule in SCHEDULES:
             record, labels = run(name, schedule, seed)
             row[schedule] = {"acc": record["acc"], "score": scorer.score(labels),
-                             "refined": evaluate(y, refine_labels([x1, x2], labels))["acc"]}
-        # Ties go to the first candidate (constant tau), as in humelabel run.
-        row["picked"] = max(SCHEDULES, key=lambda s: (row[s]["score"], s == "constant"))
-        row["picked2"] = max(("constant", "schedule"),
-                             key=lambda s: (row[s]["score"], s == "constant"))
+                             "refined": evaluate(y, refine_labels([x1, x2], labels))["acc"],
+                             "eligible": eligible(labels, int(y.max()) + 1)}
+
+        row["picked"] = _pick(row, list(SCHEDULES))
+        row["picked2"] = _pick(row, ["constant", "schedule"])
+        row["picked3"] = _pick(row, [c for c in SCHEDULES if c != "ratio"])
         rows.append(row)
 
     def median(schedule: str | None, key: str) -> float:
@@ -141,6 +156,9 @@ def dataset(name: str, seeds: list[int]) -> dict[str, Any]:
         "picked_acc": median(None, "acc"), "picked_refined": median(None, "refined"),
         "picked2_acc": statistics.median(r[r["picked2"]]["acc"] for r in rows),
         "picked2_refined": statistics.median(r[r["picked2"]]["refined"] for r in rows),
+        "picked3_acc": statistics.median(r[r["picked3"]]["acc"] for r in rows),
+        "picked3_refined": statistics.median(r[r["picked3"]]["refined"] for r in rows),
+        "ratio_picked": sum(r["picked"] == "ratio" for r in rows),
         "graph_picked": sum(r["picked"] == "graph" for r in rows),
         "better_picked": sum(r[r["picked"]]["acc"] == max(r[s]["acc"] for s in SCHEDULES)
                              for r in rows),
@@ -156,28 +174,37 @@ def main() -> int:
                         help="default: 0-4 on the five text sets, 0-2 on the others")
     parser.add_argument("--graph", action="store_true",
                         help="add run's graph candidate (writes candidate_choice.md)")
+    parser.add_argument("--ratio", action="store_true",
+                        help="with --graph: add run's ratio candidate")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    if args.ratio and not args.graph:
+        parser.error("--ratio needs --graph")
     if args.graph:
         SCHEDULES["graph"] = GRAPH
+    if args.ratio:
+        SCHEDULES["ratio"] = RATIO
     out = args.out or str(RESULTS / ("candidate_choice.md" if args.graph
                                      else "schedule_choice.md"))
     results = {name: dataset(name, args.seeds or ([0, 1, 2, 3, 4] if name in DATASETS
                                                   else [0, 1, 2]))
                for name in args.datasets}
-    shown = [*SCHEDULES, *(["picked2"] if args.graph else []), "picked"]
+    picks = (["picked3", "picked"] if args.ratio else ["picked2", "picked"] if args.graph
+             else ["picked"])
+    shown = [*SCHEDULES, *picks]
     heads = [HEADS.get(s, s) for s in SCHEDULES] + (
+        ["picked of the first three", "picked of the four"] if args.ratio else
         ["picked of the two schedules", "picked of the three"] if args.graph else ["picked"])
-    extra = ["graph picked"] if args.graph else []
+    extra = ["graph picked"] * args.graph + ["ratio picked"] * args.ratio
     lines = ["| dataset | n | k | seeds | " + " | ".join(heads + extra) +
              " | better run picked | Spearman score / ACC | k-means phi1 / phi2 / concat | "
              "refined pick - best k-means |",
-             "|---" * (9 + len(SCHEDULES) + args.graph * 2) + "|"]
+             "|---" * (8 + len(shown) + len(extra)) + "|"]
     margins = {name: 100 * (r["picked_refined"] - r["kmeans_best"])
                for name, r in results.items()}
     for name, r in results.items():
         cells = [f"{100 * r[f'{s}_acc']:.1f} / {100 * r[f'{s}_refined']:.1f}" for s in shown]
-        cells += [f"{r['graph_picked']} / {len(r['runs'])}"] if args.graph else []
+        cells += [f"{r[f'{e.split()[0]}_picked']} / {len(r['runs'])}" for e in extra]
         margin = margins[name]
         lines.append(f"| {name} | {r['n']:,} | {r['k']} | {len(r['runs'])} | "
                      + " | ".join(cells) + f" | {r['better_picked']} / {len(r['runs'])} | "
@@ -192,6 +219,11 @@ def main() -> int:
              else "Constant tau or the tau schedule")
     graph_note = (f"; the third candidate: constant tau with phi1's {GRAPH_NEIGHBORS}-NN graph "
                   "as an extra phi2 space (`run --graph`, its default)" if args.graph else "")
+    if args.ratio:
+        title = "The candidates of `humelabel run`"
+        graph_note += ("; the fourth: constant tau with `prior=\"ratio\"` (`run --ratio`, its "
+                       "default); a labeling with a cluster under 5% of the mean size is only "
+                       "picked where all are (`humelabel.runs.select.eligible`)")
     text = (
         f"# {title}, chosen by the learnability score\n\n"
         "What `humelabel run` does by default (`--tau-end auto`): each seed fitted with "

@@ -252,24 +252,30 @@ def test_run_text_end_to_end_with_cache(tmp_path: Path, capsys: pytest.CaptureFi
         "agreement.npy", "alignment.json", "clusters.json", "config.json", "grid",
         "labels.npy", "manifest.json", "metrics.json", "refined.npy", "report.html",
         "report.md", "runs.csv", "select.csv"]
-    # --tau-end auto and --graph (the defaults): one run with constant tau, one with the
-    # schedule and one with phi1's graph view, and the one the learnability score prefers is
-    # the result (select.csv says which).
-    configs = ["tauendnone", "tauend0.1", "tauendnone_graph30"]
+    # --tau-end auto, --graph and --ratio (the defaults): one run with constant tau, one with
+    # the schedule, one with phi1's graph view and one with the ratio prior, and the one the
+    # learnability score prefers among those without a nearly empty cluster is the result
+    # (select.csv says which).
+    configs = ["tauendnone", "tauend0.1", "tauendnone_graph30", "tauendnone_priorratio"]
     assert sorted(p.name for p in (out / "grid").iterdir()) == sorted(configs)
     assert all(sorted(p.name for p in (out / "grid" / c / "runs").iterdir()) == ["0"]
                for c in configs)
     rows = list(csv.DictReader((out / "select.csv").read_text().splitlines()))
     assert [r["config"] for r in rows] == configs
-    assert [r["graph_neighbors"] for r in rows] == ["", "", "30"]
+    assert [r["graph_neighbors"] for r in rows] == ["", "", "30", ""]
+    assert [r["prior"] for r in rows] == ["", "", "", "ratio"]
     assert sum(int(r["selected"]) for r in rows) == 1
     chosen = next(r for r in rows if r["selected"] == "1")
-    assert float(chosen["score"]) == max(float(r["score"]) for r in rows)
+    eligible = [r for r in rows if r["eligible"] == "1"] or rows
+    assert float(chosen["score"]) == max(float(r["score"]) for r in eligible)
     candidates = json.loads((out / "config.json").read_text())["fit"]["candidates"]
     assert candidates["selected"] == chosen["config"]
     graph_run = json.loads((out / "grid" / "tauendnone_graph30" / "runs" / "0" /
                             "config.json").read_text())
     assert graph_run["hyperparameters"]["graph_neighbors"] == 30
+    ratio_run = json.loads((out / "grid" / "tauendnone_priorratio" / "runs" / "0" /
+                            "config.json").read_text())
+    assert ratio_run["hyperparameters"]["prior"] == "ratio"
     history = [json.loads(line) for line in (out / "grid" / "tauend0.1" / "runs" / "0" /
                                              "history.jsonl").read_text().splitlines()]
     assert history[-1]["tau"] == pytest.approx(0.1)
@@ -392,7 +398,8 @@ def test_run_auto_schedule_with_seeds(tmp_path: Path,
     run_cli([*argv, "--out", out, "--jobs", "2"], capsys)
     rows = list(csv.DictReader((out / "select.csv").read_text().splitlines()))
     assert [(r["config"], r["runs"]) for r in rows] == [
-        ("tauendnone", "2"), ("tauend0.1", "2"), ("tauendnone_graph30", "2")]
+        ("tauendnone", "2"), ("tauend0.1", "2"), ("tauendnone_graph30", "2"),
+        ("tauendnone_priorratio", "2")]
     config = json.loads((out / "config.json").read_text())
     selected = config["fit"]["candidates"]["selected"]
     assert [r["run"] for r in config["fit"]["runs"]] == [f"grid/{selected}/runs/{s}"
@@ -400,17 +407,18 @@ def test_run_auto_schedule_with_seeds(tmp_path: Path,
     assert len(config["fit"]["generalization_scores"]) == 2  # the reference of the vote
     phi1 = load_matrix(config["spaces"][0]["file"])
     np.testing.assert_array_equal(load_model(out).predict(phi1), np.load(out / "labels.npy"))
-    # The four runs fitted in two processes give the labels of one process.
+    # The eight runs fitted in two processes give the labels of one process.
     run_cli([*argv, "--out", tmp_path / "one", "--jobs", "1"], capsys)
     np.testing.assert_array_equal(np.load(tmp_path / "one" / "labels.npy"),
                                   np.load(out / "labels.npy"))
     assert (tmp_path / "one" / "select.csv").read_text() == (out / "select.csv").read_text()
 
 
-def test_run_graph_candidate_off_and_too_few_rows(tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_candidates_off_and_too_few_rows(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
     # Under GRAPH_MIN_ROWS rows the graph candidate is left out, and run says so once;
-    # --no-graph leaves it out silently. Either way the two schedules remain.
+    # --no-graph leaves it out silently. Either way the two schedules and the ratio prior
+    # remain; --no-ratio leaves out the last.
     data, _ = trec_rows(tmp_path, 100)
     minilm_path()
     argv = ["run", "--input", data, "--k", "3", "--spaces", "minilm", "tfidf", "--cache-dir",
@@ -418,11 +426,14 @@ def test_run_graph_candidate_off_and_too_few_rows(tmp_path: Path,
     out, err = run_cli([*argv, "--out", tmp_path / "few"], capsys)
     assert "no graph candidate: 100 rows, outside 120-200000" in out + err
     rows = list(csv.DictReader((tmp_path / "few" / "select.csv").read_text().splitlines()))
-    assert [r["config"] for r in rows] == ["tauendnone", "tauend0.1"]
+    assert [r["config"] for r in rows] == ["tauendnone", "tauend0.1", "tauendnone_priorratio"]
     out, err = run_cli([*argv, "--out", tmp_path / "off", "--no-graph"], capsys)
     assert "no graph candidate" not in out + err
     assert (tmp_path / "off" / "select.csv").read_text() == (
         tmp_path / "few" / "select.csv").read_text()
+    run_cli([*argv, "--out", tmp_path / "two", "--no-graph", "--no-ratio"], capsys)
+    rows = list(csv.DictReader((tmp_path / "two" / "select.csv").read_text().splitlines()))
+    assert [r["config"] for r in rows] == ["tauendnone", "tauend0.1"]
 
 
 def test_run_jobs_default() -> None:

@@ -22,6 +22,15 @@ def test_auto_with_graph_is_constant_schedule_and_graph_in_that_order():
     assert [tag(c) for c in grid] == ["tauendnone", "tauend0.1", "tauendnone_graph30"]
 
 
+def test_ratio_comes_last_with_the_first_schedule():
+    grid = candidate_grid("auto", graph=True, ratio=True)
+    assert grid[:3] == candidate_grid("auto", graph=True)
+    assert grid[3] == {"tau_end": None, "prior": "ratio"}
+    assert tag(grid[3]) == "tauendnone_priorratio"
+    assert candidate_grid(0.05, graph=False, ratio=True) == [
+        {"tau_end": 0.05}, {"tau_end": 0.05, "prior": "ratio"}]
+
+
 @pytest.mark.parametrize("tau_end, graph, expected", [
     ("auto", False, [{"tau_end": None}, {"tau_end": AUTO_TAU_END}]),
     ("none", True, [{"tau_end": None}, {"tau_end": None, "graph_neighbors": GRAPH_NEIGHBORS}]),

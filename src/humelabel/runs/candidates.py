@@ -1,10 +1,13 @@
 """The configurations ``humelabel run`` fits per seed and chooses from without labels.
 
-Constant tau (the ``fast`` preset), tau lowered to :data:`AUTO_TAU_END` over the search, and
+Constant tau (the ``fast`` preset), tau lowered to :data:`AUTO_TAU_END` over the search,
 constant tau with phi1's graph view as an extra phi2 space (``graph_neighbors``,
-:mod:`humelabel.core.graph`). Each candidate's seeds are combined and the combination most
-learnable in both spaces is kept (:class:`humelabel.runs.learnability.LearnabilityScorer`).
-Measured in docs/method.md ("Choosing the tau schedule", "The graph candidate").
+:mod:`humelabel.core.graph`), and constant tau with ``prior="ratio"`` (generalization divided
+by entropy: unequal class sizes are no longer paid for). Each candidate's seeds are combined
+and the combination most learnable in both spaces is kept
+(:class:`humelabel.runs.learnability.LearnabilityScorer`), among those without a nearly empty
+cluster (:data:`humelabel.runs.select.MIN_CLUSTER_SHARE`). Measured in docs/method.md
+("Choosing the tau schedule", "The graph candidate", "The ratio candidate").
 """
 
 from __future__ import annotations
@@ -29,12 +32,14 @@ def graph_fits(n_rows: int) -> bool:
     return GRAPH_MIN_ROWS <= n_rows <= GRAPH_MAX_ROWS
 
 
-def candidate_grid(tau_end: str | float, graph: bool) -> list[dict[str, Any]] | None:
+def candidate_grid(tau_end: str | float, graph: bool, ratio: bool = False
+                   ) -> list[dict[str, Any]] | None:
     """The candidates as HUME overrides, in the order ties are broken (first wins).
 
     ``tau_end``: ``"auto"`` (constant tau and the schedule to AUTO_TAU_END), ``"none"``
     (constant tau) or a number (that schedule); ``graph`` adds the first of these with
-    phi1's graph view. None when that leaves a single configuration (nothing to choose).
+    phi1's graph view, ``ratio`` the first of these with ``prior="ratio"``. None when that
+    leaves a single configuration (nothing to choose).
     """
     if tau_end == "auto":
         schedules: list[float | None] = [None, AUTO_TAU_END]
@@ -43,4 +48,6 @@ def candidate_grid(tau_end: str | float, graph: bool) -> list[dict[str, Any]] | 
     grid: list[dict[str, Any]] = [{"tau_end": schedule} for schedule in schedules]
     if graph:
         grid.append({"tau_end": schedules[0], "graph_neighbors": GRAPH_NEIGHBORS})
+    if ratio:
+        grid.append({"tau_end": schedules[0], "prior": "ratio"})
     return grid if len(grid) > 1 else None

@@ -1,6 +1,11 @@
 """Label-free configuration selection (``fit --select``): a grid of tau, entropy weight and
 outer learning rate; every configuration's runs are combined and the combination with the
-best generalization score is kept.
+best generalization score is kept. The same picks among ``humelabel run``'s candidates.
+
+A combination with a nearly empty cluster (under :data:`MIN_CLUSTER_SHARE` of the mean
+cluster size) is kept only where every configuration has one: it is not the k-class labeling
+asked for, and a scorer that measures how learnable a labeling is favours it, since fewer
+classes are easier to learn (docs/method.md, "The ratio candidate").
 """
 
 from __future__ import annotations
@@ -16,11 +21,18 @@ from ..core.presets import resolve
 from .ensemble import Ensemble, combine_labelings
 from .outputs import spearman
 
-__all__ = ["SELECT_FACTORS", "grid", "select", "select_columns", "select_metrics", "tag"]
+__all__ = ["MIN_CLUSTER_SHARE", "SELECT_FACTORS", "eligible", "grid", "select",
+           "select_columns", "select_metrics", "tag"]
 
 #: Default factors of the ``--select`` grid, applied to the resolved base values.
 SELECT_FACTORS = {"tau": (0.5, 1.0, 2.0), "entropy_weight": (0.5, 1.0, 2.0),
                   "outer_lr": (0.3, 1.0, 3.0)}
+#: The smallest cluster an eligible combination may have, as a share of the mean cluster size
+#: n / k. Measured (docs/method.md, "The ratio candidate"): the collapsed ratio-prior runs on
+#: Banking77 and its subsets have clusters of 0-1.3% of the mean (some empty); the smallest
+#: classes found on imbalanced data 15-64%; the smallest true class of the shared data 9.6%
+#: (TREC's ABBR).
+MIN_CLUSTER_SHARE = 0.05
 _GRID_TAGS = {"tau": "tau", "entropy_weight": "ew", "outer_lr": "lr", "tau_end": "tauend",
               "graph_neighbors": "graph"}
 
@@ -48,19 +60,30 @@ def grid(preset: str, overrides: dict[str, Any],
             for t in axes["tau"] for e in axes["entropy_weight"] for lr in axes["outer_lr"]]
 
 
-def tag(config: dict[str, float | None]) -> str:
-    """Folder name of a configuration, e.g. ``tau0.3_ew10_lr0.01`` or ``tauendnone`` (a
-    hyperparameter left at None, i.e. off)."""
-    return "_".join(f"{_GRID_TAGS.get(name, name)}"
-                    f"{'none' if value is None else format(value, '.6g')}"
+def tag(config: dict[str, float | str | None]) -> str:
+    """Folder name of a configuration, e.g. ``tau0.3_ew10_lr0.01``, ``tauendnone`` (a
+    hyperparameter left at None, i.e. off) or ``tauendnone_priorratio``."""
+    return "_".join(f"{_GRID_TAGS.get(name, name)}{_tag_value(value)}"
                     for name, value in config.items())
+
+
+def _tag_value(value: float | str | None) -> str:
+    if value is None:
+        return "none"
+    return value if isinstance(value, str) else format(value, ".6g")
 
 
 def select_columns(configs: Sequence[dict[str, Any]]) -> list[str]:
     """Columns of select.csv for ``configs``: the config's tag, every hyperparameter that
     appears in them, then runs, score and selected (acc, nmi, ari follow with truth)."""
     names = list(dict.fromkeys(name for config in configs for name in config))
-    return ["config", *names, "runs", "score", "selected"]
+    return ["config", *names, "runs", "score", "eligible", "selected"]
+
+
+def eligible(labels: np.ndarray, n_classes: int) -> bool:
+    """Whether a labeling (n,) has no cluster under MIN_CLUSTER_SHARE * n / n_classes rows."""
+    sizes = np.bincount(labels, minlength=n_classes)
+    return bool(sizes.min() >= MIN_CLUSTER_SHARE * labels.size / n_classes)
 
 
 def select(configs: Sequence[dict[str, float]], members: dict[str, tuple[list[np.ndarray],
@@ -73,8 +96,9 @@ def select(configs: Sequence[dict[str, float]], members: dict[str, tuple[list[np
     ``members[tag]`` holds that configuration's labelings (each (n,)) and their scores;
     ``score_many`` scores labelings (the votes of configurations with several runs; a single
     run's vote is the run, whose score is known; with ``score_all`` every configuration's
-    vote is scored by ``score_many``, for a score other than the runs'). Ties go to the first
-    configuration.
+    vote is scored by ``score_many``, for a score other than the runs'). The best-scoring
+    eligible combination (:func:`eligible`) is kept, or the best-scoring one where none is;
+    ties go to the first configuration.
     """
     combined = {}
     for config in configs:
@@ -89,12 +113,13 @@ def select(configs: Sequence[dict[str, float]], members: dict[str, tuple[list[np
         name = tag(config)
         ens = combined[name]
         row: dict[str, Any] = {"config": name, **config, "runs": len(members[name][0]),
-                               "score": scores.get(name, float(ens.scores[0])), "selected": 0}
+                               "score": scores.get(name, float(ens.scores[0])),
+                               "eligible": int(eligible(ens.labels, n_classes)), "selected": 0}
         if truth is not None:
             metrics = evaluate(truth, ens.labels)
             row.update(acc=metrics["acc"], nmi=metrics["nmi"], ari=metrics["ari"])
         rows.append(row)
-    best = max(range(len(rows)), key=lambda i: (rows[i]["score"], -i))
+    best = max(range(len(rows)), key=lambda i: (rows[i]["eligible"], rows[i]["score"], -i))
     rows[best]["selected"] = 1
     return rows, rows[best]["config"], combined
 

@@ -1,0 +1,161 @@
+"""Imbalanced class subsets of the balanced topic datasets: does `humelabel run` beat k-means?
+
+The shared topic datasets (AG News, StackOverflow, biomedical) have equal classes, the class
+subsets of candidate_choice.md keep them, and TREC is the only imbalanced shared set. Real
+data is rarely balanced. Here each set draws k classes of a dataset (a seeded draw) and
+gives them geometric sizes, ``top * 0.6 ** i`` rows (at least 25) in a shuffled order: for k
+= 8 from 1,000 down to 27 rows (classes of 0.4-41%), for k = 4 from 1,900 to 410 (10-46%).
+On each set, seeds 0-2, phi1 MiniLM, phi2 TF-IDF: k-means on phi1 and on both spaces
+(scikit-learn, seed 0), the candidates of ``humelabel run`` (constant tau, the tau schedule,
+the graph view) and ``prior="ratio"`` (generalization / entropy, :mod:`humelabel.core.objective`),
+raw ACC; the learnability score's pick of the three and of the four (as ``run`` picks:
+among the labelings without a nearly empty cluster), refined as ``run`` does (median over the
+seeds). Runs are cached in ``benchmarks/work/imbalanced/``.
+
+Usage::
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/imbalanced.py [--sets stackoverflow:0 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import RESULTS, script_argv, stamp, write_results  # noqa: E402
+from schedule_choice import GRAPH, SCHEDULES, load  # noqa: E402
+from textdata import WORK, concatenate  # noqa: E402
+
+from humelabel import HUME  # noqa: E402
+from humelabel.analysis.baselines import kmeans_labels  # noqa: E402
+from humelabel.analysis.metrics import cluster_accuracy  # noqa: E402
+from humelabel.core.presets import resolve  # noqa: E402
+from humelabel.io import save_npy_atomic  # noqa: E402
+from humelabel.runs.learnability import LearnabilityScorer  # noqa: E402
+from humelabel.runs.refine import refine_labels  # noqa: E402
+from humelabel.runs.select import eligible  # noqa: E402
+
+#: dataset -> (classes drawn, rows of the largest class).
+SHAPES = {"stackoverflow": (8, 1000), "biomedical": (8, 1000), "ag_news": (4, 1900)}
+#: Size ratio of consecutive classes, and the smallest class.
+RATIO, MIN_ROWS = 0.6, 25
+SETS = ("stackoverflow:0", "stackoverflow:1", "biomedical:0", "biomedical:1", "ag_news:0",
+        "ag_news:1")
+SEEDS = (0, 1, 2)
+CANDIDATES: dict[str, dict[str, Any]] = {**SCHEDULES, "graph": GRAPH,
+                                         "ratio": {"prior": "ratio"}}
+THREE = ("constant", "schedule", "graph")
+CACHE = WORK / "imbalanced"
+
+
+def imbalanced(spec: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """phi1 (n, d1), phi2 (n, d2), truth (n,) of one set ``dataset:draw``."""
+    base, draw = spec.split(":")
+    x1, x2, y = load(base)
+    k, top = SHAPES[base]
+    rng = np.random.default_rng(100 + int(draw))
+    classes = np.sort(rng.choice(int(y.max()) + 1, k, replace=False))
+    sizes = np.maximum((top * RATIO ** np.arange(k)).astype(int), MIN_ROWS)
+    rng.shuffle(sizes)
+    rows = np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c), s, replace=False)
+                                   for c, s in zip(classes, sizes, strict=True)]))
+    return x1[rows], x2[rows], np.searchsorted(classes, y[rows])
+
+
+def fit(spec: str, candidate: str, seed: int, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+    """The labels (n,) of one cached candidate fit."""
+    path = CACHE / f"{spec.replace(':', '-')}-{candidate}-{seed}.npy"
+    if path.exists():
+        return np.load(path, allow_pickle=False)
+    labels = HUME(int(SHAPES[spec.split(':')[0]][0]), **CANDIDATES[candidate],
+                  random_state=seed, device="cpu").fit(x1, x2).labels_
+    CACHE.mkdir(parents=True, exist_ok=True)
+    save_npy_atomic(path, labels)
+    return labels
+
+
+def one_set(spec: str) -> dict[str, Any]:
+    x1, x2, y = imbalanced(spec)
+    k = int(y.max()) + 1
+    scorer = LearnabilityScorer().fit([x1, x2])
+    runs: dict[str, dict[str, dict[str, float]]] = {}
+    for seed in SEEDS:
+        runs[str(seed)] = {}
+        for candidate in CANDIDATES:
+            labels = fit(spec, candidate, seed, x1, x2)
+            runs[str(seed)][candidate] = {
+                "acc": cluster_accuracy(y, labels), "score": scorer.score(labels),
+                "refined": cluster_accuracy(y, refine_labels([x1, x2], labels)),
+                "smallest": int(np.bincount(labels, minlength=k).min()),
+                "eligible": eligible(labels, k)}
+
+    def choice(r: dict[str, dict[str, float]], candidates: tuple[str, ...]) -> str:
+        # As humelabel run: eligible first, then the score; ties go to the first candidate.
+        return max(candidates, key=lambda c: (r[c]["eligible"], r[c]["score"],
+                                              -candidates.index(c)))
+
+    def picked(candidates: tuple[str, ...]) -> float:
+        return statistics.median(r[choice(r, candidates)]["refined"] for r in runs.values())
+
+    sizes = np.bincount(y)
+    return {
+        "n": int(y.size), "k": k, "sizes": sizes.tolist(),
+        "kmeans_phi1": cluster_accuracy(y, kmeans_labels(x1, k, random_state=0)),
+        "kmeans_concat": cluster_accuracy(y, kmeans_labels(concatenate([x1, x2]), k,
+                                                           normalize=False, random_state=0)),
+        "runs": runs,
+        **{f"{c}_acc": statistics.median(r[c]["acc"] for r in runs.values())
+           for c in CANDIDATES},
+        "picked3_refined": picked(THREE), "picked4_refined": picked((*THREE, "ratio")),
+        "ratio_picked": sum(choice(r, (*THREE, "ratio")) == "ratio" for r in runs.values()),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", nargs="+", default=list(SETS))
+    parser.add_argument("--out", default=str(RESULTS / "imbalanced.md"))
+    args = parser.parse_args()
+    results = {}
+    for spec in args.sets:
+        results[spec] = one_set(spec)
+        print(spec, {key: round(v, 3) for key, v in results[spec].items()
+                     if isinstance(v, float)}, file=sys.stderr, flush=True)
+    lines = [
+        "# Imbalanced class subsets of the balanced topic datasets",
+        "",
+        f"k classes drawn per set, geometric sizes (ratio {RATIO}, at least {MIN_ROWS} rows): "
+        "see `benchmarks/imbalanced.py`. phi1 MiniLM, phi2 TF-IDF, seeds 0-2, median ACC in "
+        "percent. k-means: scikit-learn, seed 0. Candidates (raw): constant tau, the tau "
+        "schedule (`tau_end` 0.1), phi1's graph view (`humelabel run`'s three) and "
+        "`prior=\"ratio\"` (constant tau). Picked: the learnability score's choice per seed, "
+        "among the labelings without a cluster under 5% of the mean size, refined as `run` does.",
+        "",
+        "| set | n | class sizes | k-means phi1 / both | constant | schedule | graph | ratio "
+        "| picked of 3 | picked of 4 (ratio picked) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for spec, r in results.items():
+        lines.append(
+            f"| {spec} | {r['n']} | {min(r['sizes'])}-{max(r['sizes'])} | "
+            f"{100 * r['kmeans_phi1']:.1f} / {100 * r['kmeans_concat']:.1f} | "
+            + " | ".join(f"{100 * r[f'{c}_acc']:.1f}" for c in CANDIDATES)
+            + f" | {100 * r['picked3_refined']:.1f} | {100 * r['picked4_refined']:.1f} "
+            f"({r['ratio_picked']} / {len(SEEDS)}) |")
+    lines += ["", "Regenerate: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/imbalanced.py"
+              + ("" if args.sets == list(SETS) else " --sets " + " ".join(args.sets)) + "`"]
+    write_results(args.out, "\n".join(lines), results,
+                  stamp(script_argv(), {"hume": resolve("fast", {}), "seeds": list(SEEDS),
+                                        "candidates": CANDIDATES}))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
