@@ -32,8 +32,9 @@ so an interrupted report resumes.
 ``humelabel run`` does by default: each seed is fitted with constant tau, with the schedule
 to ``AUTO_TAU_END``, with phi1's graph view (``--no-graph``: without it) and with
 ``prior="ratio"`` (``--no-ratio``: without it), and the run whose labeling is most learnable
-in both spaces (``humelabel.runs.learnability``), among those without a nearly empty cluster
-(``humelabel.runs.select.eligible``), is that seed's run (its time: every fit and the scoring);
+in both spaces (``humelabel.runs.learnability``; the ratio prior's only without a nearly
+empty cluster, ``humelabel.runs.select.eligible``), is that seed's run (its time: every fit
+and the scoring);
 the combination is the best-scoring of the candidates' combinations (as ``run --seeds``).
 
 Usage: python benchmarks/report.py [--datasets ...] [--seeds 0 1 2 3 4] [--threads 1]
@@ -89,7 +90,7 @@ OVERRIDES: dict[str, Any] = {}
 AUTO: list[dict[str, Any]] = []
 AUTO_NOTE = (f" and, per seed, constant tau, tau_end {AUTO_TAU_END:g}{{graph}}{{ratio}}, "
              "whichever labeling the learnability score (humelabel.runs.learnability) prefers "
-             "among those without a cluster under 5% of the mean size (run "
+             "(the ratio prior's only without a cluster under 5% of the mean size; run "
              "time: every candidate's fit and the scoring; combined: the best-scoring of the "
              "candidates' combinations, its time every fit)")
 GRAPH_NOTE = " or phi1's graph view (graph_neighbors 30, constant tau; `run --graph`)"
@@ -209,6 +210,12 @@ def hume(name: str, seeds: list[int], figure: Path) -> dict[str, dict[str, Any]]
     }
 
 
+def admitted(overrides: dict[str, Any], labels: Any, k: int) -> bool:
+    """As humelabel run picks: a non-uniform prior's labeling only without a nearly empty
+    cluster (humelabel.runs.select)."""
+    return overrides.get("prior", "uniform") == "uniform" or eligible(labels, k)
+
+
 def auto_schedule(name: str, seeds: list[int], scorer: GeneralizationScorer) -> tuple[
         list[tuple[dict[str, Any], Any]], Any, float, dict[str, Any]]:
     """``run``'s default: per seed the candidate run the learnability score prefers (its
@@ -226,7 +233,7 @@ def auto_schedule(name: str, seeds: list[int], scorer: GeneralizationScorer) -> 
         start = time.perf_counter()
         values = [learn.score(runs[i][1]) for runs in candidates]
         best = int(max(range(len(AUTO)), key=lambda c: (
-            eligible(candidates[c][i][1], k), values[c], -c)))
+            admitted(AUTO[c], candidates[c][i][1], k), values[c], -c)))
         record, labels = candidates[best][i]
         seconds = sum(runs[i][0]["time_s"] for runs in candidates) + (
             time.perf_counter() - start)
@@ -239,8 +246,8 @@ def auto_schedule(name: str, seeds: list[int], scorer: GeneralizationScorer) -> 
         scores = [scorer.score(labels) for _, labels in runs]
         combos.append(combine_labelings([labels for _, labels in runs], scores, k))
     values = [learn.score(c.labels) for c in combos]
-    best = int(max(range(len(AUTO)), key=lambda c: (eligible(combos[c].labels, k), values[c],
-                                                    -c)))
+    best = int(max(range(len(AUTO)), key=lambda c: (admitted(AUTO[c], combos[c].labels, k),
+                                                    values[c], -c)))
     # The picked runs' times already hold every fit, so the combination's wall time (their
     # sum plus this) counts every candidate's runs, as run --seeds fits them.
     seconds = time.perf_counter() - start

@@ -12,9 +12,9 @@ asks for. ``--graph`` adds ``run``'s third candidate
 (constant tau with ``graph_neighbors`` = ``GRAPH_NEIGHBORS``, ``humelabel run --graph``) and
 writes candidate_choice.md, with the pick of the two schedules alone beside it; ``--ratio``
 with it adds the fourth (constant tau with ``prior="ratio"``, ``humelabel run --ratio``),
-with the pick of the first three beside the pick of the four. Picks follow ``run``: the best
-score among the labelings without a nearly empty cluster
-(:func:`humelabel.runs.select.eligible`). Datasets: the
+with the pick of the first three beside the pick of the four. Picks follow ``run``: the ratio
+candidate only where it has no nearly empty cluster (:func:`humelabel.runs.select.eligible`).
+Datasets: the
 five shared text sets (MiniLM / TF-IDF, runs cached by ``textdata.hume_run``) and data the
 score was not chosen on: the digits demo (its own two views) and random class subsets of the
 text sets (``name:classes:draw``, e.g. ``banking77:10:0``: 10 classes drawn with seed 0),
@@ -120,8 +120,9 @@ def kmeans_acc(name: str, space: str, x: np.ndarray, y: np.ndarray, seed: int) -
 
 
 def _pick(row: dict[str, Any], candidates: list[str]) -> str:
-    """As humelabel run picks: eligible first, then the score; ties go to the first."""
-    return max(candidates, key=lambda c: (row[c]["eligible"], row[c]["score"],
+    """As humelabel run picks: the ratio candidate only where eligible, then the score; ties
+    go to the first."""
+    return max(candidates, key=lambda c: (row[c]["eligible"] or c != "ratio", row[c]["score"],
                                           -candidates.index(c)))
 
 
@@ -222,8 +223,8 @@ def main() -> int:
     if args.ratio:
         title = "The candidates of `humelabel run`"
         graph_note += ("; the fourth: constant tau with `prior=\"ratio\"` (`run --ratio`, its "
-                       "default); a labeling with a cluster under 5% of the mean size is only "
-                       "picked where all are (`humelabel.runs.select.eligible`)")
+                       "default), picked only where it has no cluster under 5% of the mean size "
+                       "(`humelabel.runs.select.eligible`)")
     text = (
         f"# {title}, chosen by the learnability score\n\n"
         "What `humelabel run` does by default (`--tau-end auto`): each seed fitted with "

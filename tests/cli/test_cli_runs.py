@@ -246,8 +246,7 @@ def test_select_writes_grid_and_picks_best_score(
                                  "eligible", "selected"]
     chosen = [r for r in rows if r["selected"] == "1"]
     assert len(chosen) == 1
-    eligible = [r for r in rows if r["eligible"] == "1"] or rows
-    assert float(chosen[0]["score"]) == max(float(r["score"]) for r in eligible)
+    assert float(chosen[0]["score"]) == max(float(r["score"]) for r in rows)
     assert (out / "grid" / chosen[0]["config"] / "runs" / "0" / "labels.npy").exists()
     config = json.loads((out / "config.json").read_text())
     assert config["kind"] == "select" and config["selected"]["config"] == chosen[0]["config"]

@@ -1,4 +1,5 @@
-"""Configuration selection: the best-scoring eligible combination is kept."""
+"""Configuration selection: the best-scoring combination is kept; one of a non-uniform prior
+only without a nearly empty cluster."""
 
 from __future__ import annotations
 
@@ -30,8 +31,9 @@ def test_eligible_at_the_share_of_the_mean_cluster_size():
     assert not eligible(np.arange(N) % (K - 1), K)  # an empty cluster
 
 
-def run_select(labelings: dict[str, np.ndarray], scores: dict[str, float]):
-    configs = [{"tau_end": None, "case": name} for name in labelings]
+def run_select(labelings: dict[str, np.ndarray], scores: dict[str, float],
+               priors: dict[str, str]):
+    configs = [{"tau_end": None, "case": name, "prior": priors[name]} for name in labelings]
     members = {tag(c): ([labelings[c["case"]]], [0.0]) for c in configs}
     by_labels = {labels.tobytes(): scores[name] for name, labels in labelings.items()}
     return select(configs, members, K, lambda labs: [by_labels[x.tobytes()] for x in labs],
@@ -39,19 +41,35 @@ def run_select(labelings: dict[str, np.ndarray], scores: dict[str, float]):
 
 
 @pytest.mark.parametrize("collapsed_score", [0.5, 0.95])
-def test_a_nearly_empty_cluster_is_not_kept_while_another_is_eligible(collapsed_score):
+def test_a_ratio_labeling_with_a_nearly_empty_cluster_is_not_kept(collapsed_score):
     rows, selected, _ = run_select({"good": balanced(), "collapsed": nearly_empty(2)},
-                                   {"good": 0.9, "collapsed": collapsed_score})
-    assert selected == "tauendnone_casegood"
+                                   {"good": 0.9, "collapsed": collapsed_score},
+                                   {"good": "uniform", "collapsed": "ratio"})
+    assert selected == "tauendnone_casegood_prioruniform"
     assert [r["eligible"] for r in rows] == [1, 0]
     assert [r["selected"] for r in rows] == [1, 0]
 
 
-def test_the_best_score_where_no_combination_is_eligible():
-    rows, selected, _ = run_select({"a": nearly_empty(1), "b": nearly_empty(2)},
-                                   {"a": 0.8, "b": 0.9})
-    assert selected == "tauendnone_caseb"
-    assert [r["eligible"] for r in rows] == [0, 0]
+def test_an_eligible_ratio_labeling_competes_on_its_score():
+    _, selected, _ = run_select({"a": balanced(), "b": np.roll(balanced(), 1)},
+                                {"a": 0.8, "b": 0.9}, {"a": "uniform", "b": "ratio"})
+    assert selected == "tauendnone_caseb_priorratio"
+
+
+def test_uniform_labelings_compete_on_their_scores_even_when_not_eligible():
+    # Fine-grained data: every uniform-prior run may leave a cluster nearly empty; the ratio
+    # run that does too is not kept, the uniform ones compare by score.
+    rows, selected, _ = run_select(
+        {"a": nearly_empty(1), "b": nearly_empty(2), "c": nearly_empty(3)},
+        {"a": 0.8, "b": 0.85, "c": 0.9}, {"a": "uniform", "b": "uniform", "c": "ratio"})
+    assert selected == "tauendnone_caseb_prioruniform"
+    assert [r["eligible"] for r in rows] == [0, 0, 0]
+
+
+def test_the_best_score_where_nothing_is_admitted():
+    _, selected, _ = run_select({"a": nearly_empty(1), "b": nearly_empty(2)},
+                                {"a": 0.8, "b": 0.9}, {"a": "ratio", "b": "ratio"})
+    assert selected == "tauendnone_caseb_priorratio"
 
 
 def test_the_csv_columns_carry_eligibility():

@@ -143,7 +143,7 @@ def add_commands(sub: Any) -> None:
     run.add_argument("--ratio", action=argparse.BooleanOptionalAction, default=True,
                      help="also fit HUME with prior=ratio (generalization / entropy, constant "
                      "tau: unequal class sizes are not paid for) and keep it only where the "
-                     "learnability score prefers it and no cluster is nearly empty "
+                     "learnability score prefers it and none of its clusters is nearly empty "
                      "(select.csv). Default: on. With unequal classes the uniform prior "
                      "splits the large ones: 8 StackOverflow or biomedical classes of 27-1000 "
                      "rows 54.2 -> 89.6 and 51.6 -> 78.8 (docs/results/imbalanced.md); "

@@ -5,8 +5,8 @@ constant tau with phi1's graph view as an extra phi2 space (``graph_neighbors``,
 :mod:`humelabel.core.graph`), and constant tau with ``prior="ratio"`` (generalization divided
 by entropy: unequal class sizes are no longer paid for). Each candidate's seeds are combined
 and the combination most learnable in both spaces is kept
-(:class:`humelabel.runs.learnability.LearnabilityScorer`), among those without a nearly empty
-cluster (:data:`humelabel.runs.select.MIN_CLUSTER_SHARE`). Measured in docs/method.md
+(:class:`humelabel.runs.learnability.LearnabilityScorer`); the ratio candidate's only where it
+has no nearly empty cluster (:func:`humelabel.runs.select.eligible`). Measured in docs/method.md
 ("Choosing the tau schedule", "The graph candidate", "The ratio candidate").
 """
 

@@ -97,8 +97,9 @@ def select(configs: Sequence[dict[str, float]], members: dict[str, tuple[list[np
     ``score_many`` scores labelings (the votes of configurations with several runs; a single
     run's vote is the run, whose score is known; with ``score_all`` every configuration's
     vote is scored by ``score_many``, for a score other than the runs'). The best-scoring
-    eligible combination (:func:`eligible`) is kept, or the best-scoring one where none is;
-    ties go to the first configuration.
+    combination is kept among those of uniform-prior configurations and the eligible ones of
+    the others (:func:`eligible`; among all where that leaves none); ties go to the first
+    configuration.
     """
     combined = {}
     for config in configs:
@@ -119,7 +120,9 @@ def select(configs: Sequence[dict[str, float]], members: dict[str, tuple[list[np
             metrics = evaluate(truth, ens.labels)
             row.update(acc=metrics["acc"], nmi=metrics["nmi"], ari=metrics["ari"])
         rows.append(row)
-    best = max(range(len(rows)), key=lambda i: (rows[i]["eligible"], rows[i]["score"], -i))
+    admitted = [bool(row["eligible"]) or config.get("prior", "uniform") == "uniform"
+                for row, config in zip(rows, configs, strict=True)]
+    best = max(range(len(rows)), key=lambda i: (admitted[i], rows[i]["score"], -i))
     rows[best]["selected"] = 1
     return rows, rows[best]["config"], combined
 
