@@ -344,7 +344,8 @@ def test_run_truth_column_and_seeds(tmp_path: Path, capsys: pytest.CaptureFixtur
     out = tmp_path / "run"
     argv = ["run", "--input", data, "--k", "3", "--spaces", "tfidf", "minilm", "--out", out,
             "--truth-column", "label", "--cache-dir", tmp_path / "cache", "--quiet",
-            "--tfidf-dim", "32", "--seeds", "2-3", "--tau-end", "none", "--no-graph"]
+            "--tfidf-dim", "32", "--seeds", "2-3", "--tau-end", "none", "--no-graph",
+            "--no-ratio"]
     minilm_path()
     run_cli(argv, capsys)
     config = json.loads((out / "config.json").read_text())

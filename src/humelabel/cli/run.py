@@ -145,9 +145,9 @@ def add_commands(sub: Any) -> None:
                      "tau: unequal class sizes are not paid for) and keep it only where the "
                      "learnability score prefers it and none of its clusters is nearly empty "
                      "(select.csv). Default: on. With unequal classes the uniform prior "
-                     "splits the large ones: 8 StackOverflow or biomedical classes of 27-1000 "
-                     "rows 54.2 -> 89.6 and 51.6 -> 78.8 (docs/results/imbalanced.md); "
-                     "docs/method.md, \"The ratio candidate\"")
+                     "splits the large ones: 8 StackOverflow classes of 27-1000 rows, two "
+                     "draws, 54.3 -> 87.2 and 54.1 -> 87.9 (median of 3 seeds, refined; "
+                     "docs/results/imbalanced.md); docs/method.md, \"The ratio candidate\"")
     run.add_argument("--top", type=positive_int, default=10, metavar="N",
                      help="typical members shown per cluster (default: %(default)s)")
     run.add_argument("--cache-dir", metavar="DIR",
