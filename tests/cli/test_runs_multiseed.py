@@ -104,8 +104,11 @@ def test_select_scorer_ranks_the_grid(tmp_path: Path) -> None:
         assert result.runs[0].score is None
         np.testing.assert_array_equal(result.labels_, result.runs[0].labels)
         rows = (tmp_path / str(best) / "select.csv").read_text().splitlines()
-        assert rows[0] == "config,tau_end,runs,score,selected"
-        assert rows[1 + best].endswith(",1,1") and rows[2 - best].endswith(",0,0")
+        assert rows[0] == "config,tau_end,runs,score,eligible,selected"
+        # One run each; the picked row is the only selected one.
+        cells = [row.split(",") for row in rows[1:]]
+        assert [c[2] for c in cells] == ["1", "1"]
+        assert cells[best][-1] == "1" and cells[1 - best][-1] == "0"
     # Each configuration reached its run: the scheduled one ends at its tau_end.
     for config, tau in (("tauendnone", 0.3), ("tauend0.05", 0.05)):
         history = (tmp_path / "0" / "grid" / config / "runs" / "0" / "history.jsonl")
