@@ -76,7 +76,7 @@ from humelabel.runs.reliable import (  # noqa: E402
     reliable_accuracy,
     select_reliable,
 )
-from humelabel.runs.select import eligible  # noqa: E402
+from humelabel.runs.select import admitted  # noqa: E402
 
 METHODS = ("kmeans phi1", "kmeans phi2", "kmeans concat", "probe phi1", "probe phi2",
            "HUME run (median)", "HUME combined", "HUME run refined (median)",
@@ -208,12 +208,6 @@ def hume(name: str, seeds: list[int], figure: Path) -> dict[str, dict[str, Any]]
                           "reference_seed": seeds[combined.reference]},
         "schedule": schedule,
     }
-
-
-def admitted(overrides: dict[str, Any], labels: Any, k: int) -> bool:
-    """As humelabel run picks: a non-uniform prior's labeling only without a nearly empty
-    cluster (humelabel.runs.select)."""
-    return overrides.get("prior", "uniform") == "uniform" or eligible(labels, k)
 
 
 def auto_schedule(name: str, seeds: list[int], scorer: GeneralizationScorer) -> tuple[
