@@ -377,6 +377,18 @@ def test_run_truth_column_and_seeds(tmp_path: Path, capsys: pytest.CaptureFixtur
     np.testing.assert_array_equal(np.load(out / "labels.npy"), before)
     assert json.loads((out / "config.json").read_text())["refined"] is True
 
+    # --reliable N: reliable.csv of the combination, the same rows as humelabel reliable with
+    # phi1's neighbours and both spaces' confidence writes; reliable.json has the accuracy.
+    run_cli([*argv, "--reliable", "3", "--overwrite"], capsys)
+    files = [s["file"] for s in config["spaces"]]
+    run_cli(["reliable", "--runs", out, "--phi", files[0], "--per-class", "3",
+             "--confidence-spaces", *files, "--out", tmp_path / "rel.csv"], capsys)
+    assert (out / "reliable.csv").read_text() == (tmp_path / "rel.csv").read_text()
+    summary = json.loads((out / "reliable.json").read_text())
+    assert summary["n"] == len((out / "reliable.csv").read_text().splitlines()) - 1 <= 9
+    assert 0 <= summary["accuracy"] <= 1
+    np.testing.assert_array_equal(np.load(out / "labels.npy"), before)
+
     # --tau-end: the opt-in schedule reaches every run (recorded) and ends at that tau.
     run_cli([*argv, "--tau-end", "0.1", "--overwrite"], capsys)
     config = json.loads((out / "config.json").read_text())

@@ -5,10 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from humelabel.runs.refine import label_confidence
 from humelabel.runs.reliable import (
+    RELIABLE_COLUMNS,
     neighbor_agreement,
     plurality_ceiling,
     reliable_accuracy,
+    reliable_rows,
+    reliable_samples,
     select_reliable,
 )
 
@@ -94,3 +98,24 @@ def test_plurality_ceiling_counts_clusters_whose_main_class_is_matched_elsewhere
     assert plurality_ceiling(truth, truth) == 1.0
     with pytest.raises(ValueError, match="alike"):
         plurality_ceiling(truth, labels[:-1])
+
+
+def test_reliable_samples_is_the_three_steps_and_rows_follow_the_columns() -> None:
+    # reliable_samples = neighbour agreement in phi, confidence over the spaces, selection;
+    # without spaces no confidence is computed and the csv cell stays empty.
+    x, _, labels = blobs(1)
+    agreement = np.linspace(0.6, 1.0, labels.size)
+    other = x[:, ::-1] + 1.0
+    picked, confidence = reliable_samples(labels, agreement, x, 5, spaces=[x, other])
+    neigh, dist = neighbor_agreement(x, labels)
+    np.testing.assert_array_equal(confidence, label_confidence([x, other], labels))
+    expected = select_reliable(labels, agreement, neigh, 5, mean_distance=dist,
+                               confidence=confidence)
+    np.testing.assert_array_equal(picked.indices, expected.indices)
+    rows = reliable_rows(picked, confidence)
+    assert [list(r) for r in rows] == [RELIABLE_COLUMNS] * 15
+    assert rows[0]["confidence"] == confidence[picked.indices[0]]
+    plain, none = reliable_samples(labels, agreement, x, 5)
+    assert none is None and reliable_rows(plain, None)[0]["confidence"] == ""
+    np.testing.assert_array_equal(
+        plain.indices, select_reliable(labels, agreement, neigh, 5, mean_distance=dist).indices)

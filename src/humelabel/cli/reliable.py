@@ -29,8 +29,7 @@ from ..io import (
 )
 from ..io.rundir import provenance
 from ..runs.outputs import csv_text
-from ..runs.refine import label_confidence
-from ..runs.reliable import neighbor_agreement, reliable_accuracy, select_reliable
+from ..runs.reliable import RELIABLE_COLUMNS, reliable_accuracy, reliable_rows, reliable_samples
 from .common import EXIT_OK, note
 from .fit import check_truth
 
@@ -132,17 +131,11 @@ def _cmd_reliable(args: argparse.Namespace, argv: Sequence[str]) -> int:
         check_truth(args.truth, truth)
 
     k = max(_recorded_k(runs) or 0, int(labels.max()) + 1)
-    neigh, dist = neighbor_agreement(phi, labels, args.neighbors, normalize=args.normalize)
-    confidence = label_confidence(spaces, labels) if spaces else None
-    picked = select_reliable(labels, agreement, neigh, args.per_class,
-                             min_run_agreement=args.min_run_agreement,
-                             min_neighbor_agreement=args.min_neighbor_agreement,
-                             mean_distance=dist, confidence=confidence, n_classes=k)
-    rows = [{"index": int(i), "label": int(c), "run_agreement": float(r),
-             "neighbor_agreement": float(a),
-             "confidence": "" if confidence is None else float(confidence[i])}
-            for i, c, r, a in zip(picked.indices, picked.labels, picked.run_agreement,
-                                  picked.neighbor_agreement, strict=True)]
+    picked, confidence = reliable_samples(
+        labels, agreement, phi, args.per_class, spaces=spaces, n_neighbors=args.neighbors,
+        normalize=args.normalize, min_run_agreement=args.min_run_agreement,
+        min_neighbor_agreement=args.min_neighbor_agreement, n_classes=k)
+    rows = reliable_rows(picked, confidence)
     summary: dict[str, Any] = {
         **provenance(argv, "reliable"),
         "runs": os.path.abspath(args.runs), "per_class": args.per_class,
@@ -154,8 +147,7 @@ def _cmd_reliable(args: argparse.Namespace, argv: Sequence[str]) -> int:
     }
     if truth is not None:
         summary.update(reliable_accuracy(truth, labels, picked))
-    write_text_atomic(out, csv_text(rows, ["index", "label", "run_agreement",
-                                       "neighbor_agreement", "confidence"]))
+    write_text_atomic(out, csv_text(rows, RELIABLE_COLUMNS))
     write_json_atomic(summary_path, summary)
     short = [c for c in range(k) if picked.counts[c] < args.per_class]
     if short:
@@ -167,6 +159,27 @@ def _cmd_reliable(args: argparse.Namespace, argv: Sequence[str]) -> int:
             lines.append(f"accuracy {summary['accuracy']:.4f} on {summary['n']} points")
         print("\n".join(lines))
     return EXIT_OK
+
+
+def reliable_outputs(labels: np.ndarray, agreement: np.ndarray, spaces: Sequence[np.ndarray],
+                     per_class: int, k: int, truth: np.ndarray | None
+                     ) -> tuple[str, dict[str, Any], str]:
+    """``humelabel run --reliable``: (reliable.csv text, reliable.json summary, a line to
+    print) of a combination's labels (n,) and agreement (n,): neighbours in the first of
+    ``spaces`` ((n, d_i) each), confidence over all of them."""
+    picked, confidence = reliable_samples(labels, agreement, spaces[0], per_class,
+                                          spaces=spaces, n_classes=k)
+    summary: dict[str, Any] = {
+        "per_class": per_class, "neighbors": 10, "normalize": True,
+        "ranking": "run agreement + phi1 neighbour agreement, then the cross-fitted "
+                   "confidence over both spaces, then density",
+        "n": int(picked.indices.size), "counts": picked.counts.tolist(),
+        "eligible": picked.eligible.tolist()}
+    line = f"reliable.csv: {summary['n']} points, up to {per_class} per cluster"
+    if truth is not None:
+        summary.update(reliable_accuracy(truth, labels, picked))
+        line += f", {100 * summary['accuracy']:.1f}% correct"
+    return csv_text(reliable_rows(picked, confidence), RELIABLE_COLUMNS), summary, line
 
 
 def _recorded_k(directory: Path) -> int | None:

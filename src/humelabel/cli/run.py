@@ -25,6 +25,7 @@ from ..io import (
     probe_output_dir,
     save_npy_atomic,
     write_json_atomic,
+    write_text_atomic,
 )
 from ..io.rundir import file_record, provenance
 from ..runs.candidates import (
@@ -53,6 +54,7 @@ from .common import (
 )
 from .embed import DEFAULT_CACHE, add_common, add_ssl, add_tfidf, embed_options
 from .fit import add_k_criterion, check_k, check_truth, k_range_value, k_value
+from .reliable import reliable_outputs
 
 __all__ = ["add_commands"]
 
@@ -148,6 +150,12 @@ def add_commands(sub: Any) -> None:
                      "splits the large ones: 8 StackOverflow classes of 27-1000 rows, two "
                      "draws, 54.3 -> 87.2 and 54.1 -> 87.9 (median of 3 seeds, refined; "
                      "docs/results/imbalanced.md); docs/method.md, \"The ratio candidate\"")
+    run.add_argument("--reliable", type=positive_int, metavar="N",
+                     help="also write reliable.csv: up to N points per cluster of the "
+                     "combination whose label is very likely right, to start semi-supervised "
+                     "learning (agreement of the runs and of 10 phi1 neighbours, then the "
+                     "cross-fitted confidence over both spaces: humelabel reliable "
+                     "--confidence-spaces; docs/method.md, \"Reliable samples from run\")")
     run.add_argument("--top", type=positive_int, default=10, metavar="N",
                      help="typical members shown per cluster (default: %(default)s)")
     run.add_argument("--cache-dir", metavar="DIR",
@@ -174,7 +182,7 @@ def tau_end_value(text: str) -> str | float:
 
 
 RUN_REPORT_FILES = ("clusters.json", "report.md", "report.html", "metrics.json", "refined.npy",
-                    "k_selection.csv", "k_selection.png")
+                    "k_selection.csv", "k_selection.png", "reliable.csv", "reliable.json")
 
 
 def jobs_value(text: str) -> str | int:
@@ -339,6 +347,11 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         refined = labels = refine_labels(matrices, result.labels_, n_jobs=cpu_jobs)
     if grid is not None:
         progress(args.quiet, f"candidates: kept {result.selected} (select.csv)")
+    reliable = None
+    if args.reliable is not None:
+        progress(args.quiet, f"picking up to {args.reliable} reliable points per cluster")
+        reliable = reliable_outputs(result.labels_, result.agreement_, matrices, args.reliable,
+                                    args.k, truth)
     fit_info = {"preset": RUN_PRESET, "overrides": _overrides(args),
                 "candidates": (None if grid is None else
                                {"configs": grid, "selected": result.selected,
@@ -375,6 +388,9 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             write_json_atomic(folder / "metrics.json", metrics)
         if refined is not None:
             save_npy_atomic(folder / "refined.npy", refined)
+        if reliable is not None:
+            write_text_atomic(folder / "reliable.csv", reliable[0])
+            write_json_atomic(folder / "reliable.json", reliable[1])
         if selection is not None:
             from ..analysis.plots import plot_k_selection
 
@@ -387,6 +403,8 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         print(sizes_line(labels, args.k, "cluster"))
         if metrics is not None:
             print(f"ACC {metrics['acc']:.4f}  NMI {metrics['nmi']:.4f}  ARI {metrics['ari']:.4f}")
+        if reliable is not None:
+            print(reliable[2])
         print(f"report: {os.path.join(args.out, 'report.html')}")
     return EXIT_OK
 

@@ -29,6 +29,7 @@ per class), so the CLI asks for the spaces and uses none by default.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,9 +38,13 @@ from sklearn.neighbors import NearestNeighbors
 
 from ..analysis.metrics import hungarian_mapping
 from ..io import l2_normalize
+from .refine import label_confidence
 
-__all__ = ["ReliableSamples", "neighbor_agreement", "plurality_ceiling", "reliable_accuracy",
-           "select_reliable"]
+__all__ = ["RELIABLE_COLUMNS", "ReliableSamples", "neighbor_agreement", "plurality_ceiling",
+           "reliable_accuracy", "reliable_rows", "reliable_samples", "select_reliable"]
+
+#: Columns of reliable.csv (``humelabel reliable``, ``humelabel run --reliable``).
+RELIABLE_COLUMNS = ["index", "label", "run_agreement", "neighbor_agreement", "confidence"]
 
 
 def neighbor_agreement(x: ArrayLike, labels: ArrayLike, n_neighbors: int = 10, *,
@@ -153,6 +158,36 @@ def select_reliable(
     idx = np.concatenate(chosen).astype(np.int64) if chosen else np.zeros(0, dtype=np.int64)
     return ReliableSamples(indices=idx, labels=lab[idx], run_agreement=runs[idx],
                            neighbor_agreement=neigh[idx], counts=counts, eligible=eligible)
+
+
+def reliable_samples(labels: np.ndarray, agreement: np.ndarray, phi: np.ndarray, per_class: int,
+                     *, spaces: Sequence[np.ndarray] = (), n_neighbors: int = 10,
+                     normalize: bool = True, min_run_agreement: float = 0.5,
+                     min_neighbor_agreement: float = 0.5, n_classes: int | None = None
+                     ) -> tuple[ReliableSamples, np.ndarray | None]:
+    """The whole selection: neighbour agreement in ``phi`` (n, d), the cross-fitted confidence
+    over ``spaces`` ((n, d_i) each; none: no confidence, density breaks ties), then
+    :func:`select_reliable`. ``labels`` (n,) and ``agreement`` (n,) are a combination's
+    (:class:`humelabel.runs.ensemble.Ensemble`). Returns the samples and the confidence (n,)
+    or None."""
+    neigh, dist = neighbor_agreement(phi, labels, n_neighbors, normalize=normalize)
+    confidence = label_confidence(list(spaces), labels) if len(spaces) else None
+    picked = select_reliable(labels, agreement, neigh, per_class,
+                             min_run_agreement=min_run_agreement,
+                             min_neighbor_agreement=min_neighbor_agreement,
+                             mean_distance=dist, confidence=confidence, n_classes=n_classes)
+    return picked, confidence
+
+
+def reliable_rows(picked: ReliableSamples, confidence: np.ndarray | None
+                  ) -> list[dict[str, int | float | str]]:
+    """The rows of reliable.csv (:data:`RELIABLE_COLUMNS`), one per selected point; an empty
+    confidence cell where none was computed."""
+    return [{"index": int(i), "label": int(c), "run_agreement": float(r),
+             "neighbor_agreement": float(a),
+             "confidence": "" if confidence is None else float(confidence[i])}
+            for i, c, r, a in zip(picked.indices, picked.labels, picked.run_agreement,
+                                  picked.neighbor_agreement, strict=True)]
 
 
 def reliable_accuracy(truth: ArrayLike, labels: ArrayLike, samples: ReliableSamples
