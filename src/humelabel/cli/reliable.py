@@ -29,7 +29,13 @@ from ..io import (
 )
 from ..io.rundir import provenance
 from ..runs.outputs import csv_text
-from ..runs.reliable import RELIABLE_COLUMNS, reliable_accuracy, reliable_rows, reliable_samples
+from ..runs.reliable import (
+    RELIABLE_COLUMNS,
+    ReliableSamples,
+    reliable_accuracy,
+    reliable_rows,
+    reliable_samples,
+)
 from .common import EXIT_OK, note
 from .fit import check_truth
 
@@ -143,16 +149,11 @@ def _cmd_reliable(args: argparse.Namespace, argv: Sequence[str]) -> int:
         "confidence_spaces": [os.path.abspath(p) for p in args.confidence_spaces or []],
         "min_run_agreement": args.min_run_agreement,
         "min_neighbor_agreement": args.min_neighbor_agreement,
-        "n": len(rows), "counts": picked.counts.tolist(), "eligible": picked.eligible.tolist(),
+        **_picked_summary(picked, labels, truth),
     }
-    if truth is not None:
-        summary.update(reliable_accuracy(truth, labels, picked))
     write_text_atomic(out, csv_text(rows, RELIABLE_COLUMNS))
     write_json_atomic(summary_path, summary)
-    short = [c for c in range(k) if picked.counts[c] < args.per_class]
-    if short:
-        note(f"{len(short)} of {k} classes have fewer than {args.per_class} reliable points "
-             f"(fewest: {int(picked.counts.min())})")
+    _note_short(picked, args.per_class)
     if not args.quiet:
         lines = [f"wrote {out} ({len(rows)} points, up to {args.per_class} per class)"]
         if truth is not None:
@@ -173,13 +174,31 @@ def reliable_outputs(labels: np.ndarray, agreement: np.ndarray, spaces: Sequence
         "per_class": per_class, "neighbors": 10, "normalize": True,
         "ranking": "run agreement + phi1 neighbour agreement, then the cross-fitted "
                    "confidence over both spaces, then density",
-        "n": int(picked.indices.size), "counts": picked.counts.tolist(),
-        "eligible": picked.eligible.tolist()}
+        **_picked_summary(picked, labels, truth)}
+    _note_short(picked, per_class)
     line = f"reliable.csv: {summary['n']} points, up to {per_class} per cluster"
     if truth is not None:
-        summary.update(reliable_accuracy(truth, labels, picked))
         line += f", {100 * summary['accuracy']:.1f}% correct"
     return csv_text(reliable_rows(picked, confidence), RELIABLE_COLUMNS), summary, line
+
+
+def _picked_summary(picked: ReliableSamples, labels: np.ndarray, truth: np.ndarray | None
+                    ) -> dict[str, Any]:
+    """What reliable.json records of a selection (points, per class, eligible per class) and,
+    with truth (n,), its accuracy under the matching of the whole labeling (n,)."""
+    summary: dict[str, Any] = {"n": int(picked.indices.size), "counts": picked.counts.tolist(),
+                               "eligible": picked.eligible.tolist()}
+    if truth is not None:
+        summary.update(reliable_accuracy(truth, labels, picked))
+    return summary
+
+
+def _note_short(picked: ReliableSamples, per_class: int) -> None:
+    """Say on stderr when some classes have fewer than ``per_class`` reliable points."""
+    short = int((picked.counts < per_class).sum())
+    if short:
+        note(f"{short} of {picked.counts.size} classes have fewer than {per_class} reliable "
+             f"points (fewest: {int(picked.counts.min())})")
 
 
 def _recorded_k(directory: Path) -> int | None:
