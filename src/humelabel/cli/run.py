@@ -72,9 +72,10 @@ def add_commands(sub: Any) -> None:
         "run", parents=[output_parent(quiet=False)],
         help="raw texts or images -> embeddings -> HUME -> labels and a cluster report",
         description="Embed the input in two spaces (cached), search for the labeling with "
-        "HUME's fast preset (one run per seed and candidate, constant tau, the tau schedule "
-        "and phi1's graph view, in DIR/grid/<candidate>/runs/<seed>/, or DIR/runs/<seed>/ "
-        "with a single candidate; the most learnable candidate kept (select.csv); the "
+        "HUME's fast preset (one run per seed and candidate, constant tau, the tau schedule, "
+        "phi1's graph view and the ratio prior, in DIR/grid/<candidate>/runs/<seed>/, or "
+        "DIR/runs/<seed>/ with a single candidate; the most learnable candidate kept "
+        "(select.csv); the "
         "seeds combined by majority vote; alignment.json lets predict --model DIR label new "
         "rows), and write labels.npy, "
         "config.json, clusters.json, report.md and report.html (cluster sizes and most "
