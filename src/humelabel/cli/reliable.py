@@ -30,6 +30,7 @@ from ..io import (
 from ..io.rundir import provenance
 from ..runs.outputs import csv_text
 from ..runs.reliable import (
+    NEIGHBORS,
     RELIABLE_COLUMNS,
     ReliableSamples,
     reliable_accuracy,
@@ -60,7 +61,7 @@ def add_commands(sub: Any) -> None:
     rel.add_argument("--per-class", required=True, type=int, metavar="N",
                      help="points to keep per class")
     rel.add_argument("--truth", metavar="FILE", help="true labels: report the accuracy")
-    rel.add_argument("--neighbors", type=int, default=10, metavar="K",
+    rel.add_argument("--neighbors", type=int, default=NEIGHBORS, metavar="K",
                      help="nearest neighbours per point (default: %(default)s)")
     rel.add_argument("--min-run-agreement", type=float, default=0.5, metavar="X",
                      help="keep points whose run agreement is above X (default: %(default)s, "
@@ -171,7 +172,7 @@ def reliable_outputs(labels: np.ndarray, agreement: np.ndarray, spaces: Sequence
     picked, confidence = reliable_samples(labels, agreement, spaces[0], per_class,
                                           spaces=spaces, n_classes=k)
     summary: dict[str, Any] = {
-        "per_class": per_class, "neighbors": 10, "normalize": True,
+        "per_class": per_class, "neighbors": NEIGHBORS, "normalize": True,
         "ranking": "run agreement + phi1 neighbour agreement, then the cross-fitted "
                    "confidence over both spaces, then density",
         **_picked_summary(picked, labels, truth)}

@@ -40,14 +40,17 @@ from ..analysis.metrics import hungarian_mapping
 from ..io import l2_normalize
 from .refine import label_confidence
 
-__all__ = ["RELIABLE_COLUMNS", "ReliableSamples", "neighbor_agreement", "plurality_ceiling",
-           "reliable_accuracy", "reliable_rows", "reliable_samples", "select_reliable"]
+__all__ = ["NEIGHBORS", "RELIABLE_COLUMNS", "ReliableSamples", "neighbor_agreement",
+           "plurality_ceiling", "reliable_accuracy", "reliable_rows", "reliable_samples",
+           "select_reliable"]
 
+#: Nearest neighbours whose labels a reliable point must mostly share (the default).
+NEIGHBORS = 10
 #: Columns of reliable.csv (``humelabel reliable``, ``humelabel run --reliable``).
 RELIABLE_COLUMNS = ["index", "label", "run_agreement", "neighbor_agreement", "confidence"]
 
 
-def neighbor_agreement(x: ArrayLike, labels: ArrayLike, n_neighbors: int = 10, *,
+def neighbor_agreement(x: ArrayLike, labels: ArrayLike, n_neighbors: int = NEIGHBORS, *,
                        normalize: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Label agreement of every point with its nearest neighbours.
 
@@ -161,7 +164,7 @@ def select_reliable(
 
 
 def reliable_samples(labels: np.ndarray, agreement: np.ndarray, phi: np.ndarray, per_class: int,
-                     *, spaces: Sequence[np.ndarray] = (), n_neighbors: int = 10,
+                     *, spaces: Sequence[np.ndarray] = (), n_neighbors: int = NEIGHBORS,
                      normalize: bool = True, min_run_agreement: float = 0.5,
                      min_neighbor_agreement: float = 0.5, n_classes: int | None = None
                      ) -> tuple[ReliableSamples, np.ndarray | None]:
