@@ -1,10 +1,13 @@
-"""Imbalanced class subsets of the balanced topic datasets: does `humelabel run` beat k-means?
+"""Imbalanced class subsets of the (nearly) balanced shared datasets: does `run` beat k-means?
 
 The shared topic datasets (AG News, StackOverflow, biomedical) have equal classes, the class
 subsets of candidate_choice.md keep them, and TREC is the only imbalanced shared set. Real
 data is rarely balanced. Here each set draws k classes of a dataset (a seeded draw) and
 gives them geometric sizes, ``top * 0.6 ** i`` rows (at least 25) in a shuffled order: for k
 = 8 from 1,000 down to 27 rows (classes of 0.4-41%), for k = 4 from 1,900 to 410 (10-46%).
+Banking77's intents (75-227 rows each) get 10 classes from 200 rows down, each size capped
+at the rows its intent has (added 2026-12-07, after the ratio candidate was adopted: intents,
+where the ratio prior collapses classes, had no imbalanced set).
 On each set, seeds 0-4, phi1 MiniLM (shipped), phi2 word TF-IDF fitted on the set's own
 texts (as ``humelabel run`` embeds what it is given; ``humelabel.embed.tfidf``, its
 defaults): k-means on phi1 and on both spaces (scikit-learn, seed 0), the candidates of
@@ -46,11 +49,12 @@ from humelabel.runs.refine import refine_labels  # noqa: E402
 from humelabel.runs.select import eligible  # noqa: E402
 
 #: dataset -> (classes drawn, rows of the largest class).
-SHAPES = {"stackoverflow": (8, 1000), "biomedical": (8, 1000), "ag_news": (4, 1900)}
+SHAPES = {"stackoverflow": (8, 1000), "biomedical": (8, 1000), "ag_news": (4, 1900),
+          "banking77": (10, 200)}
 #: Size ratio of consecutive classes, and the smallest class.
 RATIO, MIN_ROWS = 0.6, 25
 SETS = ("stackoverflow:0", "stackoverflow:1", "biomedical:0", "biomedical:1", "ag_news:0",
-        "ag_news:1")
+        "ag_news:1", "banking77:0", "banking77:1")
 SEEDS = (0, 1, 2, 3, 4)
 CANDIDATES: dict[str, dict[str, Any]] = {**SCHEDULES, "graph": GRAPH,
                                          "ratio": {"prior": "ratio"}}
@@ -67,7 +71,10 @@ def imbalanced(spec: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     classes = np.sort(rng.choice(int(y.max()) + 1, k, replace=False))
     sizes = np.maximum((top * RATIO ** np.arange(k)).astype(int), MIN_ROWS)
     rng.shuffle(sizes)
-    rows = np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c), s, replace=False)
+    # A size above what its class holds takes the whole class (only Banking77's intents are
+    # that small; the topic datasets' draws are unchanged by the cap).
+    rows = np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c),
+                                              min(s, int(np.sum(y == c))), replace=False)
                                    for c, s in zip(classes, sizes, strict=True)]))
     path = CACHE / f"{spec.replace(':', '-')}-tfidf.npy"
     if not path.exists():
@@ -139,7 +146,7 @@ def main() -> int:
         print(spec, {key: round(v, 3) for key, v in results[spec].items()
                      if isinstance(v, float)}, file=sys.stderr, flush=True)
     lines = [
-        "# Imbalanced class subsets of the balanced topic datasets",
+        "# Imbalanced class subsets of the (nearly) balanced shared datasets",
         "",
         f"k classes drawn per set, geometric sizes (ratio {RATIO}, at least {MIN_ROWS} rows): "
         "see `benchmarks/imbalanced.py`. phi1 MiniLM, phi2 word TF-IDF fitted on the set's "
