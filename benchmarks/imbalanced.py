@@ -71,11 +71,11 @@ def imbalanced(spec: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     classes = np.sort(rng.choice(int(y.max()) + 1, k, replace=False))
     sizes = np.maximum((top * RATIO ** np.arange(k)).astype(int), MIN_ROWS)
     rng.shuffle(sizes)
+    members = [np.flatnonzero(y == c) for c in classes]
     # A size above what its class holds takes the whole class (only Banking77's intents are
     # that small; the topic datasets' draws are unchanged by the cap).
-    rows = np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c),
-                                              min(s, int(np.sum(y == c))), replace=False)
-                                   for c, s in zip(classes, sizes, strict=True)]))
+    rows = np.sort(np.concatenate([rng.choice(m, min(s, m.size), replace=False)
+                                   for m, s in zip(members, sizes, strict=True)]))
     path = CACHE / f"{spec.replace(':', '-')}-tfidf.npy"
     if not path.exists():
         texts = [json.loads(line)["text"] for line in

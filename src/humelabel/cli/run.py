@@ -75,11 +75,10 @@ def add_commands(sub: Any) -> None:
         "HUME's fast preset (one run per seed and candidate, constant tau, the tau schedule, "
         "phi1's graph view and the ratio prior, in DIR/grid/<candidate>/runs/<seed>/, or "
         "DIR/runs/<seed>/ with a single candidate; the most learnable candidate kept "
-        "(select.csv); the "
-        "seeds combined by majority vote; alignment.json lets predict --model DIR label new "
-        "rows), and write labels.npy, "
-        "config.json, clusters.json, report.md and report.html (cluster sizes and most "
-        "typical members; metrics.json with --truth) to --out.",
+        "(select.csv); the seeds combined by majority vote; alignment.json lets predict "
+        "--model DIR label new rows), and write labels.npy, config.json, clusters.json, "
+        "report.md and report.html (cluster sizes and most typical members; metrics.json "
+        "with --truth) to --out.",
     )
     run.add_argument("--input", required=True, metavar="F_OR_DIR",
                      help="texts (.txt/.csv/.jsonl) or images (folder or list of files)")
