@@ -14,7 +14,9 @@ defaults): k-means on phi1 and on both spaces (scikit-learn, seed 0), the candid
 ``humelabel run`` (constant tau, the tau schedule, the graph view) and ``prior="ratio"``
 (generalization / entropy, :mod:`humelabel.core.objective`), raw ACC; the learnability
 score's pick of the three and of the four (as ``run`` picks: the ratio run only without a
-nearly empty cluster), refined as ``run`` does (median over the seeds). Runs are cached in
+nearly empty cluster), and of the four by the score without class weights (``run``'s before
+2026-12-07), refined as ``run`` does (median over the seeds). Draws 2-3 of each dataset were
+added with the class-weighted score (chosen on draws 0-1). Runs are cached in
 ``benchmarks/work/imbalanced/``.
 
 Usage::
@@ -53,8 +55,12 @@ SHAPES = {"stackoverflow": (8, 1000), "biomedical": (8, 1000), "ag_news": (4, 19
           "banking77": (10, 200)}
 #: Size ratio of consecutive classes, and the smallest class.
 RATIO, MIN_ROWS = 0.6, 25
+#: Draws 0-1 of each dataset, then draws 2-3 (added 2026-12-07 with the class-weighted score,
+#: which was chosen on draws 0-1: data it had not seen).
 SETS = ("stackoverflow:0", "stackoverflow:1", "biomedical:0", "biomedical:1", "ag_news:0",
-        "ag_news:1", "banking77:0", "banking77:1")
+        "ag_news:1", "banking77:0", "banking77:1", "banking77:2", "banking77:3",
+        "stackoverflow:2", "biomedical:2", "ag_news:2", "stackoverflow:3", "biomedical:3",
+        "ag_news:3")
 SEEDS = (0, 1, 2, 3, 4)
 CANDIDATES: dict[str, dict[str, Any]] = {**SCHEDULES, "graph": GRAPH,
                                          "ratio": {"prior": "ratio"}}
@@ -101,6 +107,7 @@ def one_set(spec: str) -> dict[str, Any]:
     x1, x2, y = imbalanced(spec)
     k = int(y.max()) + 1
     scorer = LearnabilityScorer().fit([x1, x2])
+    unweighted = LearnabilityScorer(class_weight=None).fit([x1, x2])
     runs: dict[str, dict[str, dict[str, float]]] = {}
     for seed in SEEDS:
         runs[str(seed)] = {}
@@ -108,18 +115,21 @@ def one_set(spec: str) -> dict[str, Any]:
             labels = fit(spec, candidate, seed, x1, x2)
             runs[str(seed)][candidate] = {
                 "acc": cluster_accuracy(y, labels), "score": scorer.score(labels),
+                "score_unweighted": unweighted.score(labels),
                 "refined": cluster_accuracy(y, refine_labels([x1, x2], labels)),
                 "smallest": int(np.bincount(labels, minlength=k).min()),
                 "eligible": eligible(labels, k)}
 
-    def choice(r: dict[str, dict[str, float]], candidates: tuple[str, ...]) -> str:
+    def choice(r: dict[str, dict[str, float]], candidates: tuple[str, ...],
+               key: str = "score") -> str:
         # As humelabel run: the ratio candidate only where eligible, then the score; ties go
         # to the first candidate.
-        return max(candidates, key=lambda c: (r[c]["eligible"] or c != "ratio", r[c]["score"],
+        return max(candidates, key=lambda c: (r[c]["eligible"] or c != "ratio", r[c][key],
                                               -candidates.index(c)))
 
-    def picked(candidates: tuple[str, ...]) -> float:
-        return statistics.median(r[choice(r, candidates)]["refined"] for r in runs.values())
+    def picked(candidates: tuple[str, ...], key: str = "score") -> float:
+        return statistics.median(r[choice(r, candidates, key)]["refined"]
+                                 for r in runs.values())
 
     sizes = np.bincount(y)
     return {
@@ -131,6 +141,7 @@ def one_set(spec: str) -> dict[str, Any]:
         **{f"{c}_acc": statistics.median(r[c]["acc"] for r in runs.values())
            for c in CANDIDATES},
         "picked3_refined": picked(THREE), "picked4_refined": picked((*THREE, "ratio")),
+        "picked4_unweighted_refined": picked((*THREE, "ratio"), "score_unweighted"),
         "ratio_picked": sum(choice(r, (*THREE, "ratio")) == "ratio" for r in runs.values()),
     }
 
@@ -153,12 +164,14 @@ def main() -> int:
         f"own texts (as `run` does), seeds {SEEDS[0]}-{SEEDS[-1]}, median ACC in "
         "percent. k-means: scikit-learn, seed 0. Candidates (raw): constant tau, the tau "
         "schedule (`tau_end` 0.1), phi1's graph view (`humelabel run`'s three) and "
-        "`prior=\"ratio\"` (constant tau). Picked: the learnability score's choice per seed, "
-        "the ratio run only without a cluster under 5% of the mean size, refined as `run` does.",
+        "`prior=\"ratio\"` (constant tau). Picked: the learnability score's choice per seed "
+        "(classes weighted equally, as `run` does since 2026-12-07; \"unweighted\": the score "
+        "without the weights, `run`'s before), the ratio run only without a cluster under 5% "
+        "of the mean size, refined as `run` does.",
         "",
         "| set | n | class sizes | k-means phi1 / both | constant | schedule | graph | ratio "
-        "| picked of 3 | picked of 4 (ratio picked) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| picked of 3 | picked of 4 (ratio picked) | picked of 4, unweighted |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for spec, r in results.items():
         lines.append(
@@ -166,7 +179,15 @@ def main() -> int:
             f"{100 * r['kmeans_phi1']:.1f} / {100 * r['kmeans_concat']:.1f} | "
             + " | ".join(f"{100 * r[f'{c}_acc']:.1f}" for c in CANDIDATES)
             + f" | {100 * r['picked3_refined']:.1f} | {100 * r['picked4_refined']:.1f} "
-            f"({r['ratio_picked']} / {len(SEEDS)}) |")
+            f"({r['ratio_picked']} / {len(SEEDS)}) | {100 * r['picked4_unweighted_refined']:.1f} |")
+    margins = {key: [100 * (r[key] - max(r["kmeans_phi1"], r["kmeans_concat"]))
+                     for r in results.values()]
+               for key in ("picked4_refined", "picked4_unweighted_refined")}
+    lines += ["", "Picked of 4 at least 3 points above the better k-means: "
+              f"{sum(m >= 3 for m in margins['picked4_refined'])} of {len(results)} sets, below "
+              f"it: {sum(m < 0 for m in margins['picked4_refined'])}; with the unweighted "
+              f"score: {sum(m >= 3 for m in margins['picked4_unweighted_refined'])} and "
+              f"{sum(m < 0 for m in margins['picked4_unweighted_refined'])}."]
     lines += ["", "Regenerate: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/imbalanced.py"
               + ("" if args.sets == list(SETS) else " --sets " + " ".join(args.sets)) + "`"]
     write_results(args.out, "\n".join(lines), results,

@@ -12,8 +12,10 @@ asks for. ``--graph`` adds ``run``'s third candidate
 (constant tau with ``graph_neighbors`` = ``GRAPH_NEIGHBORS``, ``humelabel run --graph``) and
 writes candidate_choice.md, with the pick of the two schedules alone beside it; ``--ratio``
 with it adds the fourth (constant tau with ``prior="ratio"``, ``humelabel run --ratio``),
-with the pick of the first three beside the pick of the four. Picks follow ``run``: the ratio
-candidate only where it has no nearly empty cluster (:func:`humelabel.runs.select.eligible`).
+with the pick of the first three beside the pick of the four, and the pick of the four by the
+score without class weights (``LearnabilityScorer(class_weight=None)``, ``run``'s score before
+2026-12-07). Picks follow ``run``: the ratio candidate only where it has no nearly empty
+cluster (:func:`humelabel.runs.select.eligible`).
 Datasets: the
 five shared text sets (MiniLM / TF-IDF, runs cached by ``textdata.hume_run``) and data the
 score was not chosen on: the digits demo (its own two views) and random class subsets of the
@@ -119,10 +121,10 @@ def kmeans_acc(name: str, space: str, x: np.ndarray, y: np.ndarray, seed: int) -
     return acc
 
 
-def _pick(row: dict[str, Any], candidates: list[str]) -> str:
-    """As humelabel run picks: the ratio candidate only where eligible, then the score; ties
-    go to the first."""
-    return max(candidates, key=lambda c: (row[c]["eligible"] or c != "ratio", row[c]["score"],
+def _pick(row: dict[str, Any], candidates: list[str], key: str = "score") -> str:
+    """As humelabel run picks: the ratio candidate only where eligible, then the score (or
+    another of the row's scores); ties go to the first."""
+    return max(candidates, key=lambda c: (row[c]["eligible"] or c != "ratio", row[c][key],
                                           -candidates.index(c)))
 
 
@@ -132,18 +134,21 @@ def dataset(name: str, seeds: list[int]) -> dict[str, Any]:
     kmeans = {space: statistics.median(kmeans_acc(name, space, views[space], y, seed)
                                        for seed in seeds) for space in KMEANS}
     scorer = LearnabilityScorer().fit([x1, x2])
+    unweighted = LearnabilityScorer(class_weight=None).fit([x1, x2])
     rows = []
     for seed in seeds:
         row: dict[str, Any] = {"seed": seed}
         for schedule in SCHEDULES:
             record, labels = run(name, schedule, seed)
             row[schedule] = {"acc": record["acc"], "score": scorer.score(labels),
+                             "score_unweighted": unweighted.score(labels),
                              "refined": evaluate(y, refine_labels([x1, x2], labels))["acc"],
                              "eligible": eligible(labels, int(y.max()) + 1)}
 
         row["picked"] = _pick(row, list(SCHEDULES))
         row["picked2"] = _pick(row, ["constant", "schedule"])
         row["picked3"] = _pick(row, [c for c in SCHEDULES if c != "ratio"])
+        row["picked_unweighted"] = _pick(row, list(SCHEDULES), key="score_unweighted")
         rows.append(row)
 
     def median(schedule: str | None, key: str) -> float:
@@ -159,6 +164,8 @@ def dataset(name: str, seeds: list[int]) -> dict[str, Any]:
         "picked2_refined": statistics.median(r[r["picked2"]]["refined"] for r in rows),
         "picked3_acc": statistics.median(r[r["picked3"]]["acc"] for r in rows),
         "picked3_refined": statistics.median(r[r["picked3"]]["refined"] for r in rows),
+        "picked_unweighted_refined": statistics.median(r[r["picked_unweighted"]]["refined"]
+                                                       for r in rows),
         "ratio_picked": sum(r["picked"] == "ratio" for r in rows),
         "graph_picked": sum(r["picked"] == "graph" for r in rows),
         "better_picked": sum(r[r["picked"]]["acc"] == max(r[s]["acc"] for s in SCHEDULES)
@@ -195,14 +202,16 @@ def main() -> int:
         ["picked of the first three", "picked of the four"] if args.ratio else
         ["picked of the two schedules", "picked of the three"] if args.graph else ["picked"])
     extra = ["graph picked"] * args.graph + ["ratio picked"] * args.ratio
-    lines = ["| dataset | n | k | seeds | " + " | ".join(heads + extra) +
+    unweighted = ["picked of the four, unweighted score (refined)"] * args.ratio
+    lines = ["| dataset | n | k | seeds | " + " | ".join(heads + unweighted + extra) +
              " | better run picked | Spearman score / ACC | k-means phi1 / phi2 / concat | "
              "refined pick - best k-means |",
-             "|---" * (8 + len(shown) + len(extra)) + "|"]
+             "|---" * (8 + len(shown) + len(unweighted) + len(extra)) + "|"]
     margins = {name: 100 * (r["picked_refined"] - r["kmeans_best"])
                for name, r in results.items()}
     for name, r in results.items():
         cells = [f"{100 * r[f'{s}_acc']:.1f} / {100 * r[f'{s}_refined']:.1f}" for s in shown]
+        cells += [f"{100 * r['picked_unweighted_refined']:.1f}"] * args.ratio
         cells += [f"{r[f'{e.split()[0]}_picked']} / {len(r['runs'])}" for e in extra]
         margin = margins[name]
         lines.append(f"| {name} | {r['n']:,} | {r['k']} | {len(r['runs'])} | "
@@ -214,6 +223,11 @@ def main() -> int:
     summary = (f"Refined pick at least 3 points above the best k-means (bold): "
                f"{sum(m >= 3 for m in margins.values())} of {len(margins)} sets; below it: "
                f"{sum(m < 0 for m in margins.values())}.")
+    if args.ratio:
+        before = [100 * (r["picked_unweighted_refined"] - r["kmeans_best"])
+                  for r in results.values()]
+        summary += (f" With the unweighted score: {sum(m >= 3 for m in before)} and "
+                    f"{sum(m < 0 for m in before)}.")
     title = ("Constant tau, the tau schedule or phi1's graph view" if args.graph
              else "Constant tau or the tau schedule")
     graph_note = (f"; the third candidate: constant tau with phi1's {GRAPH_NEIGHBORS}-NN graph "
@@ -229,7 +243,9 @@ def main() -> int:
         f"constant tau and with `tau_end` {AUTO_TAU_END:g}{graph_note} (`fast` preset; phi1 "
         "MiniLM, phi2 TF-IDF; the digits demo its own two views), the labeling with the best "
         "learnability score kept (`humelabel.runs.learnability`: mean over both spaces of "
-        "the 5-fold cross-validated accuracy of logistic regression). Cells: median ACC over "
+        "the 5-fold cross-validated accuracy of logistic regression, classes weighted "
+        "equally; \"unweighted score\": without the weights, `run`'s score before "
+        "2026-12-07). Cells: median ACC over "
         "the seeds, raw / refined (`humelabel.runs.refine`), in percent. `name:c:d`: c "
         "classes of the dataset drawn with seed d (data the score was not chosen on, with "
         "the digits demo). Spearman: the score against ACC over all runs of the dataset. "

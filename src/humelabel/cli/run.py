@@ -355,7 +355,7 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     fit_info = {"preset": RUN_PRESET, "overrides": _overrides(args),
                 "candidates": (None if grid is None else
                                {"configs": grid, "selected": result.selected,
-                                "score": "LearnabilityScorer"}),
+                                "score": "LearnabilityScorer, class-weighted"}),
                 "device_requested": args.device,
                 "seeds_requested": list(seeds), **result.record()}
     metrics = evaluate(truth, labels) if truth is not None else None

@@ -5,9 +5,10 @@ constant tau with phi1's graph view as an extra phi2 space (``graph_neighbors``,
 :mod:`humelabel.core.graph`), and constant tau with ``prior="ratio"`` (generalization divided
 by entropy: unequal class sizes are no longer paid for). Each candidate's seeds are combined
 and the combination most learnable in both spaces is kept
-(:class:`humelabel.runs.learnability.LearnabilityScorer`); the ratio candidate's only where it
-has no nearly empty cluster (:func:`humelabel.runs.select.eligible`). Measured in docs/method.md
-("Choosing the tau schedule", "The graph candidate", "The ratio candidate").
+(:class:`humelabel.runs.learnability.LearnabilityScorer`, classes weighted equally); the ratio
+candidate's only where it has no nearly empty cluster (:func:`humelabel.runs.select.eligible`).
+Measured in docs/method.md ("Choosing the tau schedule", "The graph candidate", "The ratio
+candidate", "A class-weighted learnability score").
 """
 
 from __future__ import annotations
