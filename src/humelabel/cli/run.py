@@ -148,7 +148,7 @@ def add_commands(sub: Any) -> None:
                      "learnability score prefers it and none of its clusters is nearly empty "
                      "(select.csv). Default: on. With unequal classes the uniform prior "
                      "splits the large ones: 8 StackOverflow classes of 27-1000 rows, two "
-                     "draws, 55.7 -> 87.0 and 53.1 -> 90.3 (median of 5 seeds, refined; "
+                     "draws, 54.2 -> 87.0 and 53.1 -> 90.3 (median of 5 seeds, refined; "
                      "docs/results/imbalanced.md); docs/method.md, \"The ratio candidate\"")
     run.add_argument("--reliable", type=positive_int, metavar="N",
                      help="also write reliable.csv: up to N points per cluster of the "

@@ -13,9 +13,9 @@ Why the class weights (``class_weight="balanced"``, the default since 2026-12-07
 classifier trained on unequal classes leans to the large ones, so without them the accuracy
 rewards a labeling for its size distribution, not for its boundaries: a large cluster absorbs
 the uncertain rows (merging pays) and a small one is predicted less than it occurs (a small
-true class costs). On the 31 sets of the candidate-choice and imbalanced pages (seeds 0-4,
-`run`'s four candidates, refined pick) the weighted score raised the mean pick from 76.4 to
-77.6, up on 7 sets and down on 4 (docs/method.md, "A class-weighted learnability score").
+true class costs). On the 47 sets of the candidate-choice and imbalanced pages (seeds 0-4,
+`run`'s four candidates, refined pick) the weighted score raised the mean pick from 75.1 to
+77.2, up on 11 sets and down on 4 (docs/method.md, "A class-weighted learnability score").
 
 Use: ``humelabel run`` fits the search with constant tau and with the tau schedule
 (``tau_end``) and keeps the labeling this score prefers. On the shared text data (MiniLM /
