@@ -76,7 +76,7 @@ from humelabel.runs.reliable import (  # noqa: E402
     reliable_accuracy,
     select_reliable,
 )
-from humelabel.runs.select import admitted  # noqa: E402
+from humelabel.runs.select import pick_per_seed, tag  # noqa: E402
 
 METHODS = ("kmeans phi1", "kmeans phi2", "kmeans concat", "probe phi1", "probe phi2",
            "HUME run (median)", "HUME combined", "HUME run refined (median)",
@@ -91,8 +91,9 @@ AUTO: list[dict[str, Any]] = []
 AUTO_NOTE = (f" and, per seed, constant tau, tau_end {AUTO_TAU_END:g}{{graph}}{{ratio}}, "
              "whichever labeling the learnability score (humelabel.runs.learnability) prefers "
              "(the ratio prior's only without a cluster under 5% of the mean size; run "
-             "time: every candidate's fit and the scoring; combined: the best-scoring of the "
-             "candidates' combinations, its time every fit)")
+             "time: every candidate's fit and the scoring; combined: the seeds' picks "
+             "voted around the one ranked first by agreement with the others plus score, as "
+             "`run --seeds` does, its time every fit)")
 GRAPH_NOTE = " or phi1's graph view (graph_neighbors 30, constant tau; `run --graph`)"
 RATIO_NOTE = " or prior ratio (constant tau; `run --ratio`)"
 
@@ -158,13 +159,13 @@ def objective_rho(name: str) -> dict[str, Any]:
 def hume(name: str, seeds: list[int], figure: Path) -> dict[str, dict[str, Any]]:
     y = truth(name)
     s1, s2 = spaces(name)
-    scorer = GeneralizationScorer().fit(load_space(name, s2))
     schedule: dict[str, Any] = {}
     if AUTO:
-        runs, combined, score_seconds, schedule = auto_schedule(name, seeds, scorer)
+        runs, combined, score_seconds, schedule = auto_schedule(name, seeds)
     else:
         runs = [hume_run(name, s1, s2, seed, overrides=OVERRIDES) for seed in seeds]
         start = time.perf_counter()
+        scorer = GeneralizationScorer().fit(load_space(name, s2))
         scores = [scorer.score(labels) for _, labels in runs]
         combined = combine_labelings([labels for _, labels in runs], scores, int(y.max()) + 1)
         score_seconds = time.perf_counter() - start
@@ -210,43 +211,41 @@ def hume(name: str, seeds: list[int], figure: Path) -> dict[str, dict[str, Any]]
     }
 
 
-def auto_schedule(name: str, seeds: list[int], scorer: GeneralizationScorer) -> tuple[
+def auto_schedule(name: str, seeds: list[int]) -> tuple[
         list[tuple[dict[str, Any], Any]], Any, float, dict[str, Any]]:
     """``run``'s default: per seed the candidate run the learnability score prefers (its
-    time_s: every candidate's fit and the scoring); the combination: the candidates'
-    combinations, the better-scoring one. Returns (the picked run of each seed, the
-    combination, the seconds of scoring the combinations, a record of the picks)."""
+    time_s: every candidate's fit and the scoring); the combination: those picks voted
+    (humelabel.runs.select.pick_per_seed, as ``run --seeds``). Returns (the picked run of
+    each seed, the combination, the seconds of scoring and voting, a record of the picks)."""
     y = truth(name)
     s1, s2 = spaces(name)
     k = int(y.max()) + 1
     learn = LearnabilityScorer().fit([load_space(name, s1), load_space(name, s2)])
     candidates = [[hume_run(name, s1, s2, seed, overrides=over) for seed in seeds]
                   for over in AUTO]
-    picked, picks = [], []
-    for i, seed in enumerate(seeds):
-        start = time.perf_counter()
-        values = [learn.score(runs[i][1]) for runs in candidates]
-        best = int(max(range(len(AUTO)), key=lambda c: (
-            admitted(AUTO[c], candidates[c][i][1], k), values[c], -c)))
-        record, labels = candidates[best][i]
-        seconds = sum(runs[i][0]["time_s"] for runs in candidates) + (
-            time.perf_counter() - start)
-        picked.append(({**record, "time_s": seconds, "schedule": AUTO[best]}, labels))
-        picks.append({"seed": seed, "scores": values, "picked": AUTO[best],
-                      "acc": [runs[i][0]["acc"] for runs in candidates]})
     start = time.perf_counter()
-    combos = []
-    for runs in candidates:
-        scores = [scorer.score(labels) for _, labels in runs]
-        combos.append(combine_labelings([labels for _, labels in runs], scores, k))
-    values = [learn.score(c.labels) for c in combos]
-    best = int(max(range(len(AUTO)), key=lambda c: (admitted(AUTO[c], combos[c].labels, k),
-                                                    values[c], -c)))
-    # The picked runs' times already hold every fit, so the combination's wall time (their
-    # sum plus this) counts every candidate's runs, as run --seeds fits them.
+    rows, picks, combined = pick_per_seed(
+        AUTO, {tag(over): [labels for _, labels in runs]
+               for over, runs in zip(AUTO, candidates, strict=True)}, k, learn.score_many,
+        seeds)
     seconds = time.perf_counter() - start
-    return (picked, combos[best], seconds,
-            {"per_seed": picks, "combination": {"scores": values, "picked": AUTO[best]}})
+    tags = [tag(over) for over in AUTO]
+    picked, records = [], []
+    for i, seed in enumerate(seeds):
+        best = tags.index(picks[i])
+        record, labels = candidates[best][i]
+        # Every candidate's fit, and this seed's share of the scoring.
+        total = sum(runs[i][0]["time_s"] for runs in candidates) + seconds / len(seeds)
+        picked.append(({**record, "time_s": total, "schedule": AUTO[best]}, labels))
+        records.append({"seed": seed, "picked": AUTO[best],
+                        "scores": [r["score"] for r in rows if r["seed"] == seed],
+                        "acc": [runs[i][0]["acc"] for runs in candidates]})
+    # The picked runs' times already hold every fit, so the combination's wall time (their
+    # sum) counts every candidate's runs, as run --seeds fits them.
+    return (picked, combined, 0.0,
+            {"per_seed": records, "combination": {
+                "reference_scores": combined.scores.tolist(),
+                "reference_seed": seeds[combined.reference]}})
 
 
 def cell(record: dict[str, Any]) -> str:
@@ -321,7 +320,7 @@ def main() -> None:
         f"{auto_note if AUTO else ''}"
         f", seeds "
         f"{args.seeds}; run = median over seeds; combined = majority vote of the aligned runs "
-        f"(reference: best generalization score). Machine: {platform.machine()} CPU, "
+        f"(reference: {'see above' if AUTO else 'best generalization score'}). Machine: {platform.machine()} CPU, "
         f"{args.threads} torch thread(s), torch {torch.__version__}. Confusion matrices of "
         f"the combined labelings: {links}.\n\n"
         f"Refined: cross-fitted logistic regression over {{phi1, phi2}} (humelabel.runs."

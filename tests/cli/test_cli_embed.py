@@ -271,6 +271,7 @@ def test_run_text_end_to_end_with_cache(tmp_path: Path, capsys: pytest.CaptureFi
     assert float(chosen["score"]) == max(float(r["score"]) for r in admitted)
     candidates = json.loads((out / "config.json").read_text())["fit"]["candidates"]
     assert candidates["selected"] == chosen["config"]
+    assert candidates["picks"] == {"0": chosen["config"]}
     graph_run = json.loads((out / "grid" / "tauendnone_graph30" / "runs" / "0" /
                             "config.json").read_text())
     assert graph_run["hyperparameters"]["graph_neighbors"] == 30
@@ -401,8 +402,9 @@ def test_run_truth_column_and_seeds(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_run_auto_schedule_with_seeds(tmp_path: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
-    # --tau-end auto with several seeds: each schedule's seeds are combined, the combination
-    # the learnability score prefers is the result, and predict --model reproduces it.
+    # --tau-end auto with several seeds: per seed the candidate the learnability score
+    # prefers, those picks voted around the most central one, and predict --model
+    # reproduces the vote.
     data, _ = trec_rows(tmp_path, 120)
     out = tmp_path / "run"
     minilm_path()
@@ -411,14 +413,19 @@ def test_run_auto_schedule_with_seeds(tmp_path: Path,
             "--device", "cpu"]
     run_cli([*argv, "--out", out, "--jobs", "2"], capsys)
     rows = list(csv.DictReader((out / "select.csv").read_text().splitlines()))
-    assert [(r["config"], r["runs"]) for r in rows] == [
-        ("tauendnone", "2"), ("tauend0.1", "2"), ("tauendnone_graph30", "2"),
-        ("tauendnone_priorratio", "2")]
+    configs = ["tauendnone", "tauend0.1", "tauendnone_graph30", "tauendnone_priorratio"]
+    assert [(r["config"], r["seed"], r["runs"]) for r in rows] == [
+        (c, s, "1") for s in ("0", "1") for c in configs]
     config = json.loads((out / "config.json").read_text())
-    selected = config["fit"]["candidates"]["selected"]
-    assert [r["run"] for r in config["fit"]["runs"]] == [f"grid/{selected}/runs/{s}"
-                                                         for s in (0, 1)]
-    assert len(config["fit"]["generalization_scores"]) == 2  # the reference of the vote
+    picks = config["fit"]["candidates"]["picks"]
+    assert picks == {r["seed"]: r["config"] for r in rows if r["selected"] == "1"}
+    assert [r["run"] for r in config["fit"]["runs"]] == [f"grid/{picks[s]}/runs/{s}"
+                                                         for s in ("0", "1")]
+    # The vote's reference is ranked by agreement with the other pick (with two: equal) and
+    # the learnability score, not by a generalization score.
+    assert config["fit"]["generalization_scores"] == [None, None]
+    scores = [float(r["score"]) for r in rows if r["selected"] == "1"]
+    assert config["fit"]["reference_seed_index"] == int(np.argmax(scores))
     phi1 = load_matrix(config["spaces"][0]["file"])
     np.testing.assert_array_equal(load_model(out).predict(phi1), np.load(out / "labels.npy"))
     # The eight runs fitted in two processes give the labels of one process.

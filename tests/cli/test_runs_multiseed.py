@@ -104,15 +104,52 @@ def test_select_scorer_ranks_the_grid(tmp_path: Path) -> None:
         assert result.runs[0].score is None
         np.testing.assert_array_equal(result.labels_, result.runs[0].labels)
         rows = (tmp_path / str(best) / "select.csv").read_text().splitlines()
-        assert rows[0] == "config,tau_end,runs,score,eligible,selected"
+        assert rows[0] == "config,seed,tau_end,runs,score,eligible,selected"
         # One run each; the picked row is the only selected one.
         cells = [row.split(",") for row in rows[1:]]
-        assert [c[2] for c in cells] == ["1", "1"]
+        assert [c[1] for c in cells] == ["0", "0"] and [c[3] for c in cells] == ["1", "1"]
         assert cells[best][-1] == "1" and cells[1 - best][-1] == "0"
     # Each configuration reached its run: the scheduled one ends at its tau_end.
     for config, tau in (("tauendnone", 0.3), ("tauend0.05", 0.05)):
         history = (tmp_path / "0" / "grid" / config / "runs" / "0" / "history.jsonl")
         assert json.loads(history.read_text().splitlines()[-1])["tau"] == pytest.approx(tau)
+
+
+class _ScoresByPosition:
+    """A select scorer that gives the labeling at position i the score ``values[i]``."""
+
+    def __init__(self, values: list[float]):
+        self.values = values
+
+    def score_many(self, labelings: list[np.ndarray]) -> list[float]:
+        assert len(labelings) == len(self.values)
+        return list(self.values)
+
+
+def test_select_scorer_picks_per_seed_and_votes_the_picks(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    phi1, phi2 = rng.normal(size=(60, D1)), rng.normal(size=(60, D2))
+    grid = [{"tau_end": None}, {"tau_end": 0.05}]
+    # Positions: configuration-major, seeds in order: seed 4 prefers the schedule.
+    scorer = _ScoresByPosition([0.9, 0.1, 0.9, 0.1, 0.9, 0.1])
+    result = fit_seeds(phi1, phi2, K, [3, 4, 5], overrides=TINY_HYPER, grid=grid,
+                       select_scorer=scorer, out=tmp_path / "out")
+    assert result.picks == ["tauendnone", "tauend0.05", "tauendnone"]
+    assert [run.name for run in result.runs] == [
+        "grid/tauendnone/runs/3", "grid/tauend0.05/runs/4", "grid/tauendnone/runs/5"]
+    # No generalization score is computed: the reference is ranked by agreement and score.
+    assert all(run.score is None for run in result.all_runs)
+    assert result.selected == result.picks[result.ensemble.reference]
+    from humelabel.runs.select import reference_scores
+
+    np.testing.assert_allclose(result.ensemble.scores, reference_scores(
+        [run.labels for run in result.runs], [0.9, 0.9, 0.9]))
+    config = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert config["picks"] == {"3": "tauendnone", "4": "tauend0.05", "5": "tauendnone"}
+    assert "one candidate per seed" in result.record()["combination"]
+    rows = (tmp_path / "out" / "select.csv").read_text().splitlines()
+    assert len(rows) == 1 + 6
+    assert sum(row.endswith(",1") for row in rows[1:]) == 3
 
 
 def _children(pid: int) -> list[int]:

@@ -346,7 +346,9 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         progress(args.quiet, "refining the combination over both spaces")
         refined = labels = refine_labels(matrices, result.labels_, n_jobs=cpu_jobs)
     if grid is not None:
-        progress(args.quiet, f"candidates: kept {result.selected} (select.csv)")
+        kept = ", ".join(f"seed {seed}: {name}" for seed, name
+                         in zip(result.seeds, result.picks or [], strict=True))
+        progress(args.quiet, f"candidates: kept {kept} (select.csv)")
     reliable = None
     if args.reliable is not None:
         progress(args.quiet, f"picking up to {args.reliable} reliable points per cluster")
@@ -355,6 +357,8 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     fit_info = {"preset": RUN_PRESET, "overrides": _overrides(args),
                 "candidates": (None if grid is None else
                                {"configs": grid, "selected": result.selected,
+                                "picks": dict(zip(map(str, result.seeds), result.picks or [],
+                                                  strict=True)),
                                 "score": "LearnabilityScorer, class-weighted"}),
                 "device_requested": args.device,
                 "seeds_requested": list(seeds), **result.record()}

@@ -38,7 +38,7 @@ from .outputs import (
     top_level_writers,
 )
 from .scoring import ScoreOptions, cached_score, score_key
-from .select import select, select_columns, select_metrics, tag
+from .select import pick_per_seed, select, select_columns, select_metrics, tag
 from .tasks import BACKENDS, Task, do_task, run_tasks
 
 __all__ = ["BACKENDS", "MultiSeedResult", "ScoreOptions", "SeedRun", "Task", "do_task",
@@ -79,7 +79,10 @@ class MultiSeedResult:
         ensemble: their combination (labels, agreement, reference, maps, ...).
         all_runs: every run (every configuration's).
         metrics: with truth, the combination's metrics.json.
-        select_rows: with a grid, one row of select.csv per configuration.
+        select_rows: with a grid, one row of select.csv per configuration (per
+            configuration and seed with a select scorer).
+        selected: with a grid, the kept configuration's tag (with a select scorer: the
+            reference run's); picks: with a select scorer, each seed's.
     """
 
     runs: list[SeedRun]
@@ -96,6 +99,7 @@ class MultiSeedResult:
     configs: list[dict[str, float]] | None = None
     select_rows: list[dict[str, Any]] | None = None
     selected: str | None = None
+    picks: list[str] | None = None
     backend: str = "local"
     select_score: str = "generalization score"
 
@@ -141,6 +145,8 @@ class MultiSeedResult:
             config["select_score"] = self.select_score
             config["selected"] = {"config": self.selected,
                                   **next(c for c in self.configs if tag(c) == self.selected)}
+            if self.picks is not None:
+                config["picks"] = dict(zip(map(str, self.seeds), self.picks, strict=True))
         return config
 
     def record(self) -> dict[str, Any]:
@@ -149,9 +155,12 @@ class MultiSeedResult:
         return {
             "seeds": self.seeds,
             "combination": "single run" if len(self.runs) == 1 else (
-                f"{len(self.runs)} runs: generalization score, Hungarian alignment, "
-                "majority vote"),
+                f"{len(self.runs)} runs: "
+                + ("one candidate per seed, reference by agreement and score"
+                   if self.picks is not None else "generalization score")
+                + ", Hungarian alignment, majority vote"),
             "generalization_scores": [r.score for r in self.runs],
+            "reference_scores": ens.scores.tolist(),
             "reference_seed_index": int(ens.reference),
             "mean_agreement": float(ens.agreement.mean()), "score": self.score_key,
             "runs": [{"run": r.name, "seed": r.seed, "score": r.score, "reused": r.reused}
@@ -171,7 +180,7 @@ class MultiSeedResult:
         extra = {}
         metrics = self.metrics
         if self.select_rows is not None:
-            columns = select_columns(self.configs or []) + (
+            columns = select_columns(self.configs or [], self.picks is not None) + (
                 ["acc", "nmi", "ari"] if self.inputs.truth is not None else [])
             extra[SELECT_CSV] = csv_text(self.select_rows, columns)
         writers = top_level_writers(self.ensemble, self.runs_csv(), self.alignment(), metrics,
@@ -224,9 +233,11 @@ def fit_seeds(
             (:mod:`humelabel.runs.ray_backend`; needs ``pip install 'humelabel[ray]'``).
         grid: configurations (dicts of hyperparameters) to select from by the score of
             their combined labeling (:mod:`humelabel.runs.select`).
-        select_scorer: what scores the grid's combined labelings instead of the
-            generalization score: an object with ``score_many(labelings) -> list[float]``,
-            e.g. a fitted :class:`humelabel.runs.learnability.LearnabilityScorer`.
+        select_scorer: instead of the generalization score of each configuration's vote,
+            per seed the configuration whose run this scores best, then those runs voted
+            (:func:`humelabel.runs.select.pick_per_seed`): an
+            object with ``score_many(labelings) -> list[float]``, e.g. a fitted
+            :class:`humelabel.runs.learnability.LearnabilityScorer` (``humelabel run``).
         score: the generalization score's settings; files: input records for config.json
             (default: checksums of the arrays); argv: the command, for provenance;
             protect: files the outputs must never replace; progress: called with messages.
@@ -252,9 +263,8 @@ def fit_seeds(
     key = score_key(score, record["sha256"], record.get("key"))
     n_eval = inputs.eval_phi2.shape[0]
     # Runs need the generalization score only to pick each combination's reference run: not
-    # for a lone run, nor for one seed per configuration when select_scorer ranks the grid.
-    needs_scores = not ((grid is None and len(runs) == 1)
-                        or (select_scorer is not None and len(seeds) == 1))
+    # for a lone run, nor when select_scorer picks per seed (it orders the references).
+    needs_scores = not ((grid is None and len(runs) == 1) or select_scorer is not None)
     tasks: list[Task] = []
     for run in runs:  # which runs exist already, and do they match? (before any work)
         if run.run_dir is not None and run.run_dir.exists():
@@ -299,26 +309,32 @@ def fit_seeds(
 
     session = (ray_backend.connect(address) if backend == "ray" and (tasks or grid)
                else contextlib.nullcontext())
-    select_rows, selected = None, None
+    select_rows, selected, picks, ens = None, None, None, None
     with session:  # one Ray connection for the runs and the grid's combinations
         run_tasks(tasks, jobs, state, on_done, backend, address)
-        if grid is not None:
+        if grid is not None and select_scorer is not None:
+            say(f"scoring {len(grid)} configurations x {len(seeds)} seeds with "
+                f"{type(select_scorer).__name__}")
+            select_rows, picks, ens = pick_per_seed(
+                grid, {tag(c): [r.labels for r in runs if r.config_tag == tag(c)]
+                       for c in grid}, n_classes, select_scorer.score_many, seeds, truth)
+            selected = picks[ens.reference]
+        elif grid is not None:
             members = {tag(c): ([r.labels for r in runs if r.config_tag == tag(c)],
                                 [0.0 if r.score is None else r.score
                                  for r in runs if r.config_tag == tag(c)])
                        for c in grid}
-            if select_scorer is not None:
-                say(f"scoring {len(grid)} configurations with {type(select_scorer).__name__}")
-                select_rows, selected, combined = select(
-                    grid, members, n_classes, select_scorer.score_many, truth, score_all=True)
-            else:
-                select_rows, selected, combined = select(
-                    grid, members, n_classes,
-                    lambda labs: score_labelings(labs, state, jobs, backend, address), truth)
-    chosen = [run for run in runs if run.config_tag == selected]
-    ens = combine_labelings([r.labels for r in chosen],
-                            [0.0 if r.score is None else r.score for r in chosen],
-                            n_classes=n_classes)
+            select_rows, selected, _ = select(
+                grid, members, n_classes,
+                lambda labs: score_labelings(labs, state, jobs, backend, address), truth)
+    if picks is not None:
+        chosen = [by_name[f"grid/{name}/runs/{seed}"]
+                  for name, seed in zip(picks, seeds, strict=True)]
+    else:
+        chosen = [run for run in runs if run.config_tag == selected]
+        ens = combine_labelings([r.labels for r in chosen],
+                                [0.0 if r.score is None else r.score for r in chosen],
+                                n_classes=n_classes)
     metrics = None
     if truth is not None:
         rows, _ = run_rows([r.name for r in chosen], [r.seed for r in chosen], ens, truth)
@@ -329,7 +345,7 @@ def fit_seeds(
         runs=chosen, ensemble=ens, all_runs=runs, n_classes=n_classes, seeds=list(seeds),
         settings=settings, inputs=inputs, score_key=key, jobs=jobs,
         seconds=time.perf_counter() - start, metrics=metrics, configs=grid,
-        select_rows=select_rows, selected=selected, backend=backend,
+        select_rows=select_rows, selected=selected, picks=picks, backend=backend,
         select_score=("generalization score" if select_scorer is None
                       else type(select_scorer).__name__))
     if out_path is not None and save:
