@@ -76,7 +76,8 @@ from humelabel.runs.reliable import (  # noqa: E402
     reliable_accuracy,
     select_reliable,
 )
-from humelabel.runs.select import pick_per_seed, tag  # noqa: E402
+from humelabel.runs.select import pick_per_seed  # noqa: E402
+from humelabel.runs.select import tag as config_tag  # noqa: E402
 
 METHODS = ("kmeans phi1", "kmeans phi2", "kmeans concat", "probe phi1", "probe phi2",
            "HUME run (median)", "HUME combined", "HUME run refined (median)",
@@ -225,11 +226,11 @@ def auto_schedule(name: str, seeds: list[int]) -> tuple[
                   for over in AUTO]
     start = time.perf_counter()
     rows, picks, combined = pick_per_seed(
-        AUTO, {tag(over): [labels for _, labels in runs]
+        AUTO, {config_tag(over): [labels for _, labels in runs]
                for over, runs in zip(AUTO, candidates, strict=True)}, k, learn.score_many,
         seeds)
     seconds = time.perf_counter() - start
-    tags = [tag(over) for over in AUTO]
+    tags = [config_tag(over) for over in AUTO]
     picked, records = [], []
     for i, seed in enumerate(seeds):
         best = tags.index(picks[i])
@@ -320,7 +321,8 @@ def main() -> None:
         f"{auto_note if AUTO else ''}"
         f", seeds "
         f"{args.seeds}; run = median over seeds; combined = majority vote of the aligned runs "
-        f"(reference: {'see above' if AUTO else 'best generalization score'}). Machine: {platform.machine()} CPU, "
+        f"(reference: {'see above' if AUTO else 'best generalization score'}). "
+        f"Machine: {platform.machine()} CPU, "
         f"{args.threads} torch thread(s), torch {torch.__version__}. Confusion matrices of "
         f"the combined labelings: {links}.\n\n"
         f"Refined: cross-fitted logistic regression over {{phi1, phi2}} (humelabel.runs."
