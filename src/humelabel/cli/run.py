@@ -74,8 +74,9 @@ def add_commands(sub: Any) -> None:
         description="Embed the input in two spaces (cached), search for the labeling with "
         "HUME's fast preset (one run per seed and candidate, constant tau, the tau schedule, "
         "phi1's graph view and the ratio prior, in DIR/grid/<candidate>/runs/<seed>/, or "
-        "DIR/runs/<seed>/ with a single candidate; the most learnable candidate kept "
-        "(select.csv); the seeds combined by majority vote; alignment.json lets predict "
+        "DIR/runs/<seed>/ with a single candidate; per seed the most learnable candidate "
+        "kept (select.csv); the seeds' picks combined by majority vote around the one ranked "
+        "first by agreement with the others and learnability; alignment.json lets predict "
         "--model DIR label new rows), and write labels.npy, config.json, clusters.json, "
         "report.md and report.html (cluster sizes and most typical members; metrics.json "
         "with --truth) to --out.",

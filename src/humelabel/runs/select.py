@@ -159,7 +159,7 @@ def reference_scores(labelings: Sequence[np.ndarray], scores: ArrayLike) -> np.n
 
     Measured (docs/method.md, "Seeds voted"): either alone fails on some data. Around the
     best-scoring of three picks, imbalanced Banking77 intents (draw 2, seeds 2-4) vote 56.6
-    against 66.6 around the most central; around the most central, TREC (seeds 0-2) 51.1
+    against 66.7 around the most central; around the most central, TREC (seeds 0-2) 51.1
     against 60.7 around the best-scoring.
     """
     from scipy.stats import rankdata
