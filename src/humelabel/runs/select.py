@@ -120,21 +120,33 @@ def select(configs: Sequence[dict[str, float]], members: dict[str, tuple[list[np
     voted = [name for name, (labelings, _) in members.items() if len(labelings) > 1]
     scores = dict(zip(voted, score_many([combined[name].labels for name in voted]),
                       strict=True))
+    rows = _choose(configs, [combined[tag(c)].labels for c in configs],
+                   [scores.get(tag(c), float(combined[tag(c)].scores[0])) for c in configs],
+                   [len(members[tag(c)][0]) for c in configs], n_classes, truth)
+    best = next(row for row in rows if row["selected"])
+    return rows, best["config"], combined
+
+
+def _choose(configs: Sequence[dict[str, Any]], labelings: Sequence[np.ndarray],
+            scores: Sequence[float], runs: Sequence[int], n_classes: int,
+            truth: np.ndarray | None, **fields: Any) -> list[dict[str, Any]]:
+    """select.csv's rows for one labeling (n,) per configuration, with ``fields`` (e.g. the
+    seed) after the tag; the best-scoring admitted labeling's row (among all where none is
+    admitted; ties: the first) is marked selected."""
     rows = []
-    for config in configs:
-        name = tag(config)
-        ens = combined[name]
-        row: dict[str, Any] = {"config": name, **config, "runs": len(members[name][0]),
-                               "score": scores.get(name, float(ens.scores[0])),
-                               "eligible": int(eligible(ens.labels, n_classes)), "selected": 0}
+    for config, labels, score, count in zip(configs, labelings, scores, runs, strict=True):
+        row: dict[str, Any] = {"config": tag(config), **fields, **config, "runs": count,
+                               "score": float(score),
+                               "eligible": int(eligible(labels, n_classes)), "selected": 0}
         if truth is not None:
-            metrics = evaluate(truth, ens.labels)
+            metrics = evaluate(truth, labels)
             row.update(acc=metrics["acc"], nmi=metrics["nmi"], ari=metrics["ari"])
         rows.append(row)
-    kept = [admitted(config, combined[tag(config)].labels, n_classes) for config in configs]
+    kept = [admitted(config, labels, n_classes)
+            for config, labels in zip(configs, labelings, strict=True)]
     best = max(range(len(rows)), key=lambda i: (kept[i], rows[i]["score"], -i))
     rows[best]["selected"] = 1
-    return rows, rows[best]["config"], combined
+    return rows
 
 
 def centrality(labelings: Sequence[np.ndarray]) -> np.ndarray:
@@ -185,22 +197,10 @@ def pick_per_seed(configs: Sequence[dict[str, Any]], members: dict[str, list[np.
     rows: list[dict[str, Any]] = []
     picks: list[str] = []
     for s, seed in enumerate(seeds):
-        seed_rows = []
-        for c, (config, name) in enumerate(zip(configs, names, strict=True)):
-            labels = members[name][s]
-            row: dict[str, Any] = {"config": name, "seed": seed, **config, "runs": 1,
-                                   "score": float(values[c * len(seeds) + s]),
-                                   "eligible": int(eligible(labels, n_classes)),
-                                   "selected": 0}
-            if truth is not None:
-                metrics = evaluate(truth, labels)
-                row.update(acc=metrics["acc"], nmi=metrics["nmi"], ari=metrics["ari"])
-            seed_rows.append(row)
-        kept = [admitted(config, members[name][s], n_classes)
-                for config, name in zip(configs, names, strict=True)]
-        best = max(range(len(configs)), key=lambda c: (kept[c], seed_rows[c]["score"], -c))
-        seed_rows[best]["selected"] = 1
-        picks.append(names[best])
+        seed_rows = _choose(configs, [members[name][s] for name in names],
+                            [values[c * len(seeds) + s] for c in range(len(names))],
+                            [1] * len(names), n_classes, truth, seed=seed)
+        picks.append(next(row["config"] for row in seed_rows if row["selected"]))
         rows.extend(seed_rows)
     chosen = [members[name][s] for s, name in enumerate(picks)]
     picked = [row["score"] for row in rows if row["selected"]]
