@@ -22,6 +22,7 @@ added with the class-weighted score (chosen on draws 0-1). Runs are cached in
 Usage::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/imbalanced.py [--sets stackoverflow:0 ...]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/imbalanced.py --moderate  # MODERATE_SETS
 """
 
 from __future__ import annotations
@@ -85,18 +86,23 @@ def _sizes(k: int, top: int, moderate: bool) -> np.ndarray:
     return np.maximum((top * RATIO ** np.arange(k)).astype(int), MIN_ROWS)
 
 
-def _base(spec: str) -> str:
-    """The dataset of a set ``[moderate/]dataset:draw``."""
-    return spec.removeprefix("moderate/").split(":")[0]
+def _parse(spec: str) -> tuple[bool, str, int]:
+    """A set ``[moderate/]dataset:draw`` as (moderate, dataset, draw)."""
+    base, draw = spec.removeprefix("moderate/").split(":")
+    return spec.startswith("moderate/"), base, int(draw)
+
+
+def _stem(spec: str) -> str:
+    """The cache files' prefix of a set."""
+    return spec.replace("/", "-").replace(":", "-")
 
 
 def imbalanced(spec: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """phi1 (n, d1), phi2 (n, d2), truth (n,) of one set ``[moderate/]dataset:draw``."""
-    moderate = spec.startswith("moderate/")
-    base, draw = spec.removeprefix("moderate/").split(":")
+    moderate, base, draw = _parse(spec)
     x1, y = load_space(base, "minilm"), truth(base)
     k, top = SHAPES[base]
-    rng = np.random.default_rng((200 if moderate else 100) + int(draw))
+    rng = np.random.default_rng((200 if moderate else 100) + draw)
     classes = np.sort(rng.choice(int(y.max()) + 1, k, replace=False))
     sizes = _sizes(k, top, moderate)
     rng.shuffle(sizes)
@@ -114,17 +120,12 @@ def imbalanced(spec: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return x1[rows], np.load(path, allow_pickle=False), np.searchsorted(classes, y[rows])
 
 
-def _stem(spec: str) -> str:
-    """The cache files' prefix of a set."""
-    return spec.replace("/", "-").replace(":", "-")
-
-
 def fit(spec: str, candidate: str, seed: int, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
     """The labels (n,) of one cached candidate fit."""
     path = CACHE / f"{_stem(spec)}-{candidate}-{seed}.npy"
     if path.exists():
         return np.load(path, allow_pickle=False)
-    labels = HUME(int(SHAPES[_base(spec)][0]), **CANDIDATES[candidate],
+    labels = HUME(int(SHAPES[_parse(spec)[1]][0]), **CANDIDATES[candidate],
                   random_state=seed, device="cpu").fit(x1, x2).labels_
     CACHE.mkdir(parents=True, exist_ok=True)
     save_npy_atomic(path, labels)
