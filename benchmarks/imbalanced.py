@@ -38,7 +38,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import RESULTS, script_argv, stamp, write_results  # noqa: E402
-from schedule_choice import GRAPH, SCHEDULES  # noqa: E402
+from schedule_choice import (  # noqa: E402
+    CONTINUATION,
+    GRAPH,
+    RUN_PICKS,
+    SCHEDULES,
+    pick_candidate,
+)
 from textdata import DATA, WORK, concatenate, load_space, truth  # noqa: E402
 
 from humelabel import HUME  # noqa: E402
@@ -47,6 +53,8 @@ from humelabel.analysis.metrics import cluster_accuracy  # noqa: E402
 from humelabel.core.presets import resolve  # noqa: E402
 from humelabel.embed.tfidf import tfidf_embed  # noqa: E402
 from humelabel.io import save_npy_atomic  # noqa: E402
+from humelabel.runs.candidates import continuation_start  # noqa: E402
+from humelabel.runs.fitting import recorded  # noqa: E402
 from humelabel.runs.learnability import LearnabilityScorer  # noqa: E402
 from humelabel.runs.refine import refine_labels  # noqa: E402
 from humelabel.runs.select import eligible  # noqa: E402
@@ -120,12 +128,16 @@ def imbalanced(spec: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return x1[rows], np.load(path, allow_pickle=False), np.searchsorted(classes, y[rows])
 
 
-def fit(spec: str, candidate: str, seed: int, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
-    """The labels (n,) of one cached candidate fit."""
-    path = CACHE / f"{_stem(spec)}-{candidate}-{seed}.npy"
+def fit(spec: str, candidate: str, seed: int, x1: np.ndarray, x2: np.ndarray,
+        start: np.ndarray | None = None) -> np.ndarray:
+    """The labels (n,) of one cached candidate fit (``"continuation"``: from ``start``)."""
+    overrides = ({**CONTINUATION, "init": start} if candidate == "continuation"
+                 else CANDIDATES[candidate])
+    begun = "" if start is None else "-" + recorded(overrides)["init"].split(":")[1]
+    path = CACHE / f"{_stem(spec)}-{candidate}{begun}-{seed}.npy"
     if path.exists():
         return np.load(path, allow_pickle=False)
-    labels = HUME(int(SHAPES[_parse(spec)[1]][0]), **CANDIDATES[candidate],
+    labels = HUME(int(SHAPES[_parse(spec)[1]][0]), **overrides,
                   random_state=seed, device="cpu").fit(x1, x2).labels_
     CACHE.mkdir(parents=True, exist_ok=True)
     save_npy_atomic(path, labels)
@@ -140,8 +152,13 @@ def one_set(spec: str) -> dict[str, Any]:
     runs: dict[str, dict[str, dict[str, float]]] = {}
     for seed in SEEDS:
         runs[str(seed)] = {}
-        for candidate in CANDIDATES:
-            labels = fit(spec, candidate, seed, x1, x2)
+        for candidate in [*CANDIDATES, "continuation"]:
+            start = None
+            if candidate == "continuation":  # as run: from the better of its first two
+                first = [fit(spec, c, seed, x1, x2) for c in RUN_PICKS[:2]]
+                start = continuation_start(first, [runs[str(seed)][c]["score"]
+                                                   for c in RUN_PICKS[:2]])
+            labels = fit(spec, candidate, seed, x1, x2, start)
             runs[str(seed)][candidate] = {
                 "acc": cluster_accuracy(y, labels), "score": scorer.score(labels),
                 "score_unweighted": unweighted.score(labels),
@@ -151,10 +168,9 @@ def one_set(spec: str) -> dict[str, Any]:
 
     def choice(r: dict[str, dict[str, float]], candidates: tuple[str, ...],
                key: str = "score") -> str:
-        # As humelabel run: the ratio candidate only where eligible, then the score; ties go
-        # to the first candidate.
-        return max(candidates, key=lambda c: (r[c]["eligible"] or c != "ratio", r[c][key],
-                                              -candidates.index(c)))
+        # As humelabel run: the ratio priors only where eligible, then the score (the
+        # continuation's less its margin); ties go to the first candidate.
+        return pick_candidate(r, list(candidates), key)
 
     def picked(candidates: tuple[str, ...], key: str = "score") -> float:
         return statistics.median(r[choice(r, candidates, key)]["refined"]
@@ -168,10 +184,13 @@ def one_set(spec: str) -> dict[str, Any]:
                                                            normalize=False, random_state=0)),
         "runs": runs,
         **{f"{c}_acc": statistics.median(r[c]["acc"] for r in runs.values())
-           for c in CANDIDATES},
+           for c in [*CANDIDATES, "continuation"]},
         "picked3_refined": picked(THREE), "picked4_refined": picked((*THREE, "ratio")),
         "picked4_unweighted_refined": picked((*THREE, "ratio"), "score_unweighted"),
         "ratio_picked": sum(choice(r, (*THREE, "ratio")) == "ratio" for r in runs.values()),
+        "run_refined": picked(tuple(RUN_PICKS)),
+        "continuation_picked": sum(choice(r, tuple(RUN_PICKS)) == "continuation"
+                                   for r in runs.values()),
     }
 
 
@@ -203,36 +222,49 @@ def main() -> int:
         f"own texts (as `run` does), seeds {SEEDS[0]}-{SEEDS[-1]}, median ACC in "
         "percent. k-means: scikit-learn, seed 0. Candidates (raw): constant tau, the tau "
         "schedule (`tau_end` 0.1), phi1's graph view (`humelabel run`'s three) and "
-        "`prior=\"ratio\"` (constant tau). Picked: the learnability score's choice per seed "
+        "`prior=\"ratio\"` (constant tau), and the continuation (`run --continuation`: the "
+        "ratio prior with `size_floor` 0.2, started from the better-scoring of the schedule's "
+        "and the graph view's run). Picked: the learnability score's choice per seed "
         "(classes weighted equally, as `run` does since 2026-12-07; \"unweighted\": the score "
-        "without the weights, `run`'s before), the ratio run only without a cluster under 5% "
-        "of the mean size, refined as `run` does.",
+        "without the weights, `run`'s before), the ratio runs only without a cluster under 5% "
+        "of the mean size, refined as `run` does; \"picked by run\": among the schedule, the "
+        "graph view, the ratio prior and the continuation (its score less 0.03), what `run` "
+        "does since the continuation; \"picked of 4\": constant tau in its place, `run` "
+        "before.",
         "",
         "| set | n | class sizes | k-means phi1 / both | constant | schedule | graph | ratio "
-        "| picked of 3 | picked of 4 (ratio picked) | picked of 4, unweighted |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| continuation | picked of 3 | picked of 4 (ratio picked) | picked of 4, unweighted "
+        "| picked by run (continuation picked) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for spec, r in results.items():
         lines.append(
             f"| {spec} | {r['n']} | {min(r['sizes'])}-{max(r['sizes'])} | "
             f"{100 * r['kmeans_phi1']:.1f} / {100 * r['kmeans_concat']:.1f} | "
-            + " | ".join(f"{100 * r[f'{c}_acc']:.1f}" for c in CANDIDATES)
+            + " | ".join(f"{100 * r[f'{c}_acc']:.1f}" for c in [*CANDIDATES, "continuation"])
             + f" | {100 * r['picked3_refined']:.1f} | {100 * r['picked4_refined']:.1f} "
-            f"({r['ratio_picked']} / {len(SEEDS)}) | {100 * r['picked4_unweighted_refined']:.1f} |")
+            f"({r['ratio_picked']} / {len(SEEDS)}) | {100 * r['picked4_unweighted_refined']:.1f}"
+            f" | {100 * r['run_refined']:.1f} ({r['continuation_picked']} / {len(SEEDS)}) |")
     margins = {key: [100 * (r[key] - max(r["kmeans_phi1"], r["kmeans_concat"]))
                      for r in results.values()]
-               for key in ("picked4_refined", "picked4_unweighted_refined")}
-    lines += ["", "Picked of 4 at least 3 points above the better k-means: "
-              f"{sum(m >= 3 for m in margins['picked4_refined'])} of {len(results)} sets, below "
-              f"it: {sum(m < 0 for m in margins['picked4_refined'])}; with the unweighted "
+               for key in ("run_refined", "picked4_refined", "picked4_unweighted_refined")}
+    moved = [100 * (r["run_refined"] - r["picked4_refined"]) for r in results.values()]
+    lines += ["", "Picked by run at least 3 points above the better k-means: "
+              f"{sum(m >= 3 for m in margins['run_refined'])} of {len(results)} sets, below "
+              f"it: {sum(m < 0 for m in margins['run_refined'])}; picked of 4 (run before the "
+              f"continuation): {sum(m >= 3 for m in margins['picked4_refined'])} and "
+              f"{sum(m < 0 for m in margins['picked4_refined'])}; with the unweighted "
               f"score: {sum(m >= 3 for m in margins['picked4_unweighted_refined'])} and "
-              f"{sum(m < 0 for m in margins['picked4_unweighted_refined'])}."]
+              f"{sum(m < 0 for m in margins['picked4_unweighted_refined'])}. The continuation "
+              f"moves {sum(m >= 0.5 for m in moved)} sets up and {sum(m <= -0.5 for m in moved)}"
+              f" down by 0.5 or more (mean {statistics.mean(moved):+.2f})."]
     lines += ["", "Regenerate: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/imbalanced.py"
               + (" --moderate" if args.moderate else "")
               + ("" if args.sets == default_sets else " --sets " + " ".join(args.sets)) + "`"]
     write_results(args.out, "\n".join(lines), results,
                   stamp(script_argv(), {"hume": resolve("fast", {}), "seeds": list(SEEDS),
-                                        "candidates": CANDIDATES}))
+                                        "candidates": {**CANDIDATES,
+                                                       "continuation": CONTINUATION}}))
     print("\n".join(lines))
     return 0
 

@@ -29,17 +29,19 @@ Every result is cached under benchmarks/work/report (and HUME runs under benchma
 so an interrupted report resumes.
 
 ``--tau-end 0.1`` runs HUME with the tau schedule only; ``--tau-end auto`` does what
-``humelabel run`` does by default: each seed is fitted with constant tau, with the schedule
-to ``AUTO_TAU_END``, with phi1's graph view (``--no-graph``: without it) and with
-``prior="ratio"`` (``--no-ratio``: without it), and the run whose labeling is most learnable
-in both spaces (``humelabel.runs.learnability``; the ratio prior's only without a nearly
-empty cluster, ``humelabel.runs.select.eligible``), is that seed's run (its time: every fit
-and the scoring);
-the combination is the best-scoring of the candidates' combinations (as ``run --seeds``).
+``humelabel run`` does by default: each seed is fitted with the schedule to
+``AUTO_TAU_END``, with phi1's graph view (``--no-graph``: without it), with
+``prior="ratio"`` (``--no-ratio``: without it) and, last, with the ratio prior and a size
+floor started from the better-scoring of the first two (``--no-continuation``: without it,
+and with constant tau instead), and the run whose labeling is most learnable in both spaces
+(``humelabel.runs.learnability``; the continuation's score less its margin; the ratio priors'
+only without a nearly empty cluster, ``humelabel.runs.select.eligible``), is that seed's run
+(its time: every fit and the scoring); the combination votes the seeds' picks (as ``run
+--seeds``).
 
 Usage: python benchmarks/report.py [--datasets ...] [--seeds 0 1 2 3 4] [--threads 1]
            [--phi2 mpnet|tfidf] [--tau-end X|auto] [--no-graph] [--no-ratio]
-           [--out docs/results/report.md]
+           [--no-continuation] [--out docs/results/report.md]
 """
 
 from __future__ import annotations
@@ -66,7 +68,15 @@ from humelabel.analysis.metrics import evaluate  # noqa: E402
 from humelabel.analysis.plots import plot_confusion  # noqa: E402
 from humelabel.core.presets import resolve  # noqa: E402
 from humelabel.io import save_npy_atomic, write_json_atomic  # noqa: E402
-from humelabel.runs.candidates import AUTO_TAU_END, candidate_grid  # noqa: E402
+from humelabel.runs.candidates import (  # noqa: E402
+    AUTO_TAU_END,
+    candidate_grid,
+    continuation_start,
+    is_continuation,
+    score_margin,
+    starts,
+)
+from humelabel.runs.continuation import remembered  # noqa: E402
 from humelabel.runs.ensemble import GeneralizationScorer, combine_labelings  # noqa: E402
 from humelabel.runs.learnability import LearnabilityScorer  # noqa: E402
 from humelabel.runs.refine import label_confidence, refine_labels  # noqa: E402
@@ -89,14 +99,17 @@ PHI2 = {"name": "mpnet"}
 OVERRIDES: dict[str, Any] = {}
 #: --tau-end auto: the candidate overrides, chosen between by the learnability score.
 AUTO: list[dict[str, Any]] = []
-AUTO_NOTE = (f" and, per seed, constant tau, tau_end {AUTO_TAU_END:g}{{graph}}{{ratio}}, "
+AUTO_NOTE = (f" and, per seed, {{constant}}tau_end {AUTO_TAU_END:g}{{graph}}{{ratio}}"
+             "{continuation}, "
              "whichever labeling the learnability score (humelabel.runs.learnability) prefers "
-             "(the ratio prior's only without a cluster under 5% of the mean size; run "
+             "(the ratio priors' only without a cluster under 5% of the mean size; run "
              "time: every candidate's fit and the scoring; combined: the seeds' picks "
              "voted around the one ranked first by agreement with the others plus score, as "
              "`run --seeds` does, its time every fit)")
 GRAPH_NOTE = " or phi1's graph view (graph_neighbors 30, constant tau; `run --graph`)"
 RATIO_NOTE = " or prior ratio (constant tau; `run --ratio`)"
+CONTINUATION_NOTE = (" or prior ratio with size_floor 0.2 started from the better-scoring of "
+                     "the uniform-prior runs, its score less 0.03 (`run --continuation`)")
 
 
 def spaces(name: str) -> tuple[str, str]:
@@ -222,13 +235,21 @@ def auto_schedule(name: str, seeds: list[int]) -> tuple[
     s1, s2 = spaces(name)
     k = int(y.max()) + 1
     learn = LearnabilityScorer().fit([load_space(name, s1), load_space(name, s2)])
-    candidates = [[hume_run(name, s1, s2, seed, overrides=over) for seed in seeds]
-                  for over in AUTO]
+    score_many = remembered(learn.score_many)
+    candidates: list[list[tuple[dict[str, Any], Any]]] = [
+        [] if is_continuation(over) else [hume_run(name, s1, s2, seed, overrides=over)
+                                          for seed in seeds] for over in AUTO]
+    for c, over in enumerate(AUTO):  # run --continuation: from the seed's best uniform run
+        for i, seed in enumerate(seeds) if is_continuation(over) else ():
+            first = [candidates[j][i][1] for j in starts(AUTO)]
+            start = continuation_start(first, score_many(first))
+            candidates[c].append(hume_run(name, s1, s2, seed,
+                                          overrides={**over, "init": start}))
     start = time.perf_counter()
     rows, picks, combined = pick_per_seed(
         AUTO, {config_tag(over): [labels for _, labels in runs]
-               for over, runs in zip(AUTO, candidates, strict=True)}, k, learn.score_many,
-        seeds)
+               for over, runs in zip(AUTO, candidates, strict=True)}, k, score_many,
+        seeds, margins=[score_margin(over) for over in AUTO])
     seconds = time.perf_counter() - start
     tags = [config_tag(over) for over in AUTO]
     picked, records = [], []
@@ -270,13 +291,17 @@ def main() -> None:
                         help="with --tau-end auto: without the graph candidate (run --no-graph)")
     parser.add_argument("--no-ratio", action="store_true",
                         help="with --tau-end auto: without the ratio candidate (run --no-ratio)")
+    parser.add_argument("--no-continuation", action="store_true",
+                        help="with --tau-end auto: without the continuation candidate (run "
+                        "--no-continuation)")
     parser.add_argument("--out", default=str(RESULTS / "report.md"))
     args = parser.parse_args()
     PHI2["name"] = args.phi2
     if args.tau_end == "auto":
         AUTO.extend({key: value for key, value in config.items() if value is not None}
                     for config in candidate_grid("auto", not args.no_graph,
-                                                 not args.no_ratio) or [])
+                                                 not args.no_ratio,
+                                                 not args.no_continuation) or [])
     elif args.tau_end is not None:
         OVERRIDES["tau_end"] = float(args.tau_end)
     torch.set_num_threads(args.threads)
@@ -311,7 +336,10 @@ def main() -> None:
     rows.append("| objective rho, k-class labelings (paper 0.93) | " + " | ".join(
         f"{results[name]['rho']['pearson']:.2f}" for name in args.datasets) + " |")
     links = ", ".join(f"[{name}]({out.stem}/confusion-{name}.png)" for name in args.datasets)
-    auto_note = AUTO_NOTE.format(graph="" if args.no_graph else GRAPH_NOTE,
+    auto_note = AUTO_NOTE.format(constant="constant tau, " if args.no_continuation else "",
+                                 continuation="" if args.no_continuation
+                                 else CONTINUATION_NOTE,
+                                 graph="" if args.no_graph else GRAPH_NOTE,
                                  ratio="" if args.no_ratio else RATIO_NOTE)
     header = (
         "Cells: ACC / NMI / ARI in percent (wall time). phi1 / phi2 under each dataset. "

@@ -14,8 +14,12 @@ writes candidate_choice.md, with the pick of the two schedules alone beside it; 
 with it adds the fourth (constant tau with ``prior="ratio"``, ``humelabel run --ratio``),
 with the pick of the first three beside the pick of the four, and the pick of the four by the
 score without class weights (``LearnabilityScorer(class_weight=None)``, ``run``'s score before
-2026-12-07). Picks follow ``run``: the ratio candidate only where it has no nearly empty
-cluster (:func:`humelabel.runs.select.eligible`).
+2026-12-07); ``--continuation`` with it adds the fifth (``humelabel run --continuation``: the
+ratio prior with a size floor, started from the better-scoring of the schedule's and the graph
+view's run), and the pick becomes ``run``'s (schedule, graph, ratio, continuation; the
+continuation's score less its margin), with the pick of the four before it beside it. Picks
+follow ``run``: the ratio priors only where they have no nearly empty cluster
+(:func:`humelabel.runs.select.eligible`).
 Datasets: the
 five shared text sets (MiniLM / TF-IDF, runs cached by ``textdata.hume_run``) and data the
 score was not chosen on: the digits demo (its own two views) and random class subsets of the
@@ -25,8 +29,8 @@ cached in benchmarks/work/schedule/.
 Usage::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/schedule_choice.py \\
-        [--datasets trec ... banking77:10:0 digits] [--seeds 0 1 2 3 4] [--graph [--ratio]]
-        [--out FILE]
+        [--datasets trec ... banking77:10:0 digits] [--seeds 0 1 2 3 4]
+        [--graph [--ratio [--continuation]]] [--out FILE]
 """
 
 from __future__ import annotations
@@ -53,7 +57,14 @@ from humelabel.analysis.metrics import evaluate  # noqa: E402
 from humelabel.core.presets import resolve  # noqa: E402
 from humelabel.io import save_npy_atomic, write_json_atomic  # noqa: E402
 from humelabel.io.examples import digits_two_views  # noqa: E402
-from humelabel.runs.candidates import AUTO_TAU_END, GRAPH_NEIGHBORS  # noqa: E402
+from humelabel.runs.candidates import (  # noqa: E402
+    AUTO_TAU_END,
+    CONTINUATION_FLOOR,
+    CONTINUATION_MARGIN,
+    GRAPH_NEIGHBORS,
+    continuation_start,
+)
+from humelabel.runs.fitting import recorded  # noqa: E402
 from humelabel.runs.learnability import LearnabilityScorer  # noqa: E402
 from humelabel.runs.refine import refine_labels  # noqa: E402
 from humelabel.runs.select import eligible  # noqa: E402
@@ -63,8 +74,17 @@ SCHEDULES: dict[str, dict[str, Any]] = {"constant": {}, "schedule": {"tau_end": 
 GRAPH = {"graph_neighbors": GRAPH_NEIGHBORS}
 #: --ratio: the fourth candidate of humelabel run.
 RATIO = {"prior": "ratio"}
+#: --continuation: run's fifth candidate, which takes the constant-tau fit's place; started
+#: from the better-scoring of the schedule's and the graph view's run (its "init").
+CONTINUATION = {"prior": "ratio", "size_floor": CONTINUATION_FLOOR}
+#: The candidates run fits and picks from, with --continuation (CONTINUATION added above).
+RUN_PICKS = ["schedule", "graph", "ratio", "continuation"]
 HEADS = {"constant": "constant tau", "schedule": f"tau_end {AUTO_TAU_END:g}",
-         "graph": "graph view", "ratio": "ratio prior"}
+         "graph": "graph view", "ratio": "ratio prior", "continuation": "continuation"}
+#: Candidates whose prior is not the uniform one: picked only where eligible.
+NON_UNIFORM = ("ratio", "continuation")
+#: --continuation: fit and pick as run does today (set by main).
+CONTINUING = False
 HELD_OUT = ("digits", "banking77:10:0", "banking77:10:1", "banking77:10:2",
             "stackoverflow:10:0", "biomedical:10:0", "trec:4:0", "ag_news:3:0")
 CACHE = WORK / "schedule"
@@ -86,13 +106,18 @@ def load(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return x1[rows], x2[rows], np.searchsorted(classes, y[rows])
 
 
-def run(name: str, schedule: str, seed: int) -> tuple[dict[str, Any], np.ndarray]:
-    """One cached fit of a candidate ("constant", "schedule" or "graph"): (record with acc
-    and time_s, labels (n,))."""
-    overrides = {"graph": GRAPH, "ratio": RATIO}.get(schedule) or SCHEDULES[schedule]
+def run(name: str, schedule: str, seed: int, start: np.ndarray | None = None
+        ) -> tuple[dict[str, Any], np.ndarray]:
+    """One cached fit of a candidate ("constant", "schedule", "graph", "ratio", or
+    "continuation" from the labeling ``start``): (record with acc and time_s, labels (n,))."""
+    if schedule == "continuation":
+        overrides = {**CONTINUATION, "init": start}
+    else:
+        overrides = {"graph": GRAPH, "ratio": RATIO}.get(schedule) or SCHEDULES[schedule]
     if name in DATASETS:
         return hume_run(name, "minilm", "tfidf", seed, overrides=overrides)
-    stem = CACHE / f"{name.replace(':', '_')}-{schedule}-{seed}"
+    begun = "" if start is None else "-" + recorded(overrides)["init"].split(":")[1]
+    stem = CACHE / f"{name.replace(':', '_')}-{schedule}{begun}-{seed}"
     if stem.with_suffix(".json").exists():
         return (json.loads(stem.with_suffix(".json").read_text()),
                 np.load(stem.with_suffix(".npy"), allow_pickle=False))
@@ -121,11 +146,13 @@ def kmeans_acc(name: str, space: str, x: np.ndarray, y: np.ndarray, seed: int) -
     return acc
 
 
-def _pick(row: dict[str, Any], candidates: list[str], key: str = "score") -> str:
-    """As humelabel run picks: the ratio candidate only where eligible, then the score (or
-    another of the row's scores); ties go to the first."""
-    return max(candidates, key=lambda c: (row[c]["eligible"] or c != "ratio", row[c][key],
-                                          -candidates.index(c)))
+def pick_candidate(row: dict[str, Any], candidates: list[str], key: str = "score") -> str:
+    """As humelabel run picks: the ratio priors only where eligible, then the score (or
+    another of the row's scores; the continuation's less its margin); ties go to the first."""
+    return max(candidates, key=lambda c: (
+        row[c]["eligible"] or c not in NON_UNIFORM,
+        row[c][key] - (CONTINUATION_MARGIN if c == "continuation" else 0.0),
+        -candidates.index(c)))
 
 
 def dataset(name: str, seeds: list[int]) -> dict[str, Any]:
@@ -136,39 +163,48 @@ def dataset(name: str, seeds: list[int]) -> dict[str, Any]:
     scorer = LearnabilityScorer().fit([x1, x2])
     unweighted = LearnabilityScorer(class_weight=None).fit([x1, x2])
     rows = []
+    fitted = [*SCHEDULES, *(["continuation"] if CONTINUING else [])]
     for seed in seeds:
         row: dict[str, Any] = {"seed": seed}
-        for schedule in SCHEDULES:
-            record, labels = run(name, schedule, seed)
+        for schedule in fitted:
+            start = None
+            if schedule == "continuation":
+                start = continuation_start([run(name, c, seed)[1] for c in RUN_PICKS[:2]],
+                                           [row[c]["score"] for c in RUN_PICKS[:2]])
+            record, labels = run(name, schedule, seed, start)
             row[schedule] = {"acc": record["acc"], "score": scorer.score(labels),
                              "score_unweighted": unweighted.score(labels),
                              "refined": evaluate(y, refine_labels([x1, x2], labels))["acc"],
                              "eligible": eligible(labels, int(y.max()) + 1)}
 
-        row["picked"] = _pick(row, list(SCHEDULES))
-        row["picked2"] = _pick(row, ["constant", "schedule"])
-        row["picked3"] = _pick(row, [c for c in SCHEDULES if c != "ratio"])
-        row["picked_unweighted"] = _pick(row, list(SCHEDULES), key="score_unweighted")
+        row["picked"] = pick_candidate(row, RUN_PICKS if CONTINUING else list(SCHEDULES))
+        row["picked4"] = pick_candidate(row, list(SCHEDULES))
+        row["picked2"] = pick_candidate(row, ["constant", "schedule"])
+        row["picked3"] = pick_candidate(row, [c for c in SCHEDULES if c != "ratio"])
+        row["picked_unweighted"] = pick_candidate(row, list(SCHEDULES), key="score_unweighted")
         rows.append(row)
 
     def median(schedule: str | None, key: str) -> float:
         return statistics.median(r[schedule or r["picked"]][key] for r in rows)
 
-    accs = [r[s]["acc"] for r in rows for s in SCHEDULES]
-    scores = [r[s]["score"] for r in rows for s in SCHEDULES]
+    accs = [r[s]["acc"] for r in rows for s in fitted]
+    scores = [r[s]["score"] for r in rows for s in fitted]
     return {
         "n": int(y.size), "k": int(y.max()) + 1, "runs": rows,
-        **{f"{s}_{key}": median(s, key) for s in SCHEDULES for key in ("acc", "refined")},
+        **{f"{s}_{key}": median(s, key) for s in fitted for key in ("acc", "refined")},
         "picked_acc": median(None, "acc"), "picked_refined": median(None, "refined"),
         "picked2_acc": statistics.median(r[r["picked2"]]["acc"] for r in rows),
         "picked2_refined": statistics.median(r[r["picked2"]]["refined"] for r in rows),
         "picked3_acc": statistics.median(r[r["picked3"]]["acc"] for r in rows),
         "picked3_refined": statistics.median(r[r["picked3"]]["refined"] for r in rows),
+        "picked4_acc": statistics.median(r[r["picked4"]]["acc"] for r in rows),
+        "picked4_refined": statistics.median(r[r["picked4"]]["refined"] for r in rows),
+        "continuation_picked": sum(r["picked"] == "continuation" for r in rows),
         "picked_unweighted_refined": statistics.median(r[r["picked_unweighted"]]["refined"]
                                                        for r in rows),
         "ratio_picked": sum(r["picked"] == "ratio" for r in rows),
         "graph_picked": sum(r["picked"] == "graph" for r in rows),
-        "better_picked": sum(r[r["picked"]]["acc"] == max(r[s]["acc"] for s in SCHEDULES)
+        "better_picked": sum(r[r["picked"]]["acc"] == max(r[s]["acc"] for s in fitted)
                              for r in rows),
         "spearman": float(spearmanr(accs, scores)[0]),
         "kmeans": kmeans, "kmeans_best": max(kmeans.values()),
@@ -184,10 +220,17 @@ def main() -> int:
                         help="add run's graph candidate (writes candidate_choice.md)")
     parser.add_argument("--ratio", action="store_true",
                         help="with --graph: add run's ratio candidate")
+    parser.add_argument("--continuation", action="store_true",
+                        help="with --ratio: add run's continuation candidate, in place of "
+                        "constant tau in the pick (the pick of the four beside it)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     if args.ratio and not args.graph:
         parser.error("--ratio needs --graph")
+    if args.continuation and not args.ratio:
+        parser.error("--continuation needs --ratio")
+    global CONTINUING
+    CONTINUING = args.continuation
     if args.graph:
         SCHEDULES["graph"] = GRAPH
     if args.ratio:
@@ -195,14 +238,19 @@ def main() -> int:
     out = args.out or str(RESULTS / ("candidate_choice.md" if args.graph
                                      else "schedule_choice.md"))
     results = {name: dataset(name, args.seeds) for name in args.datasets}
-    picks = (["picked3", "picked"] if args.ratio else ["picked2", "picked"] if args.graph
-             else ["picked"])
-    shown = [*SCHEDULES, *picks]
-    heads = [HEADS.get(s, s) for s in SCHEDULES] + (
+    picks = (["picked4", "picked"] if args.continuation else ["picked3", "picked"] if args.ratio
+             else ["picked2", "picked"] if args.graph else ["picked"])
+    fitted = [*SCHEDULES, *(["continuation"] if args.continuation else [])]
+    shown = [*fitted, *picks]
+    heads = [HEADS.get(s, s) for s in fitted] + (
+        ["picked of the four (before)", "picked by run (schedule, graph, ratio, continuation)"]
+        if args.continuation else
         ["picked of the first three", "picked of the four"] if args.ratio else
         ["picked of the two schedules", "picked of the three"] if args.graph else ["picked"])
-    extra = ["graph picked"] * args.graph + ["ratio picked"] * args.ratio
-    unweighted = ["picked of the four, unweighted score (refined)"] * args.ratio
+    extra = (["graph picked"] * args.graph + ["ratio picked"] * args.ratio
+             + ["continuation picked"] * args.continuation)
+    weights = args.ratio and not args.continuation
+    unweighted = ["picked of the four, unweighted score (refined)"] * weights
     lines = ["| dataset | n | k | seeds | " + " | ".join(heads + unweighted + extra) +
              " | better run picked | Spearman score / ACC | k-means phi1 / phi2 / concat | "
              "refined pick - best k-means |",
@@ -211,7 +259,7 @@ def main() -> int:
                for name, r in results.items()}
     for name, r in results.items():
         cells = [f"{100 * r[f'{s}_acc']:.1f} / {100 * r[f'{s}_refined']:.1f}" for s in shown]
-        cells += [f"{100 * r['picked_unweighted_refined']:.1f}"] * args.ratio
+        cells += [f"{100 * r['picked_unweighted_refined']:.1f}"] * weights
         cells += [f"{r[f'{e.split()[0]}_picked']} / {len(r['runs'])}" for e in extra]
         margin = margins[name]
         lines.append(f"| {name} | {r['n']:,} | {r['k']} | {len(r['runs'])} | "
@@ -223,11 +271,19 @@ def main() -> int:
     summary = (f"Refined pick at least 3 points above the best k-means (bold): "
                f"{sum(m >= 3 for m in margins.values())} of {len(margins)} sets; below it: "
                f"{sum(m < 0 for m in margins.values())}.")
-    if args.ratio:
+    if weights:
         before = [100 * (r["picked_unweighted_refined"] - r["kmeans_best"])
                   for r in results.values()]
         summary += (f" With the unweighted score: {sum(m >= 3 for m in before)} and "
                     f"{sum(m < 0 for m in before)}.")
+    if args.continuation:
+        before = [100 * (r["picked4_refined"] - r["kmeans_best"]) for r in results.values()]
+        moved = [100 * (r["picked_refined"] - r["picked4_refined"]) for r in results.values()]
+        summary += (f" The pick of the four (run before the continuation): "
+                    f"{sum(m >= 3 for m in before)} and {sum(m < 0 for m in before)}; the "
+                    f"continuation moves {sum(m >= 0.5 for m in moved)} sets up and "
+                    f"{sum(m <= -0.5 for m in moved)} down by 0.5 or more (mean "
+                    f"{statistics.mean(moved):+.2f}).")
     title = ("Constant tau, the tau schedule or phi1's graph view" if args.graph
              else "Constant tau or the tau schedule")
     graph_note = (f"; the third candidate: constant tau with phi1's {GRAPH_NEIGHBORS}-NN graph "
@@ -237,6 +293,12 @@ def main() -> int:
         graph_note += ("; the fourth: constant tau with `prior=\"ratio\"` (`run --ratio`, its "
                        "default), picked only where it has no cluster under 5% of the mean size "
                        "(`humelabel.runs.select.eligible`)")
+    if args.continuation:
+        graph_note += ("; the fifth, which replaces constant tau in `run`'s pick: "
+                       f"`prior=\"ratio\"` with `size_floor` {CONTINUATION_FLOOR:g}, started "
+                       "from the better-scoring of the schedule's and the graph view's run, "
+                       f"its score less {CONTINUATION_MARGIN:g} (`run --continuation`, its "
+                       "default)")
     text = (
         f"# {title}, chosen by the learnability score\n\n"
         "What `humelabel run` does by default (`--tau-end auto`): each seed fitted with "

@@ -27,6 +27,7 @@ from humelabel import HUME, Spaces
 from humelabel.analysis.metrics import evaluate
 from humelabel.core.presets import resolve
 from humelabel.io import save_npy_atomic, write_json_atomic
+from humelabel.runs.fitting import recorded
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "data" / "text"
@@ -89,8 +90,10 @@ def concatenate(parts: list[np.ndarray]) -> np.ndarray:
 def settings_hash(preset: str, overrides: dict[str, Any]) -> str:
     # Settings left at None (features that are off, e.g. tau_end) are dropped, so adding such
     # a hyperparameter keeps the cached runs of the settings that do not use it.
-    params = {key: value for key, value in resolve(preset, overrides).items()
-              if value is not None}
+    # A labeling given as init counts by its digest (humelabel.estimator.describe_init).
+    # size_floor 0 is off too (added 2026-12-07 at 0 in every preset).
+    params = {key: value for key, value in recorded(resolve(preset, overrides)).items()
+              if value is not None and not (key == "size_floor" and value == 0)}
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
 
 
@@ -114,7 +117,7 @@ def hume_run(name: str, phi1: str, phi2: str, seed: int, preset: str = "fast",
     found, true = (r["loss"] for r in model.score_labelings(
         x2, [model.labels_, y], num_splits=10, seed=0, phi1=x1))
     record = {**evaluate(y, model.labels_), "time_s": seconds, "seed": seed,
-              "preset": preset, "overrides": overrides, "objective_found": found,
+              "preset": preset, "overrides": recorded(overrides), "objective_found": found,
               "objective_truth": true}
     save_npy_atomic(stem.with_suffix(".npy"), model.labels_)
     write_json_atomic(stem.with_suffix(".json"), record)

@@ -22,9 +22,10 @@ from embed_helpers import (
 
 from humelabel.analysis.metrics import evaluate
 from humelabel.cli import main
-from humelabel.cli.run import jobs_value, resolve_jobs
+from humelabel.cli.run_options import jobs_value, resolve_jobs
 from humelabel.embed import images as images_mod
 from humelabel.embed.store import partial_dir
+from humelabel.estimator import describe_init
 from humelabel.io import load_matrix
 from humelabel.runs.model import load_model
 from humelabel.runs.refine import refine_labels
@@ -252,23 +253,33 @@ def test_run_text_end_to_end_with_cache(tmp_path: Path, capsys: pytest.CaptureFi
         "agreement.npy", "alignment.json", "clusters.json", "config.json", "grid",
         "labels.npy", "manifest.json", "metrics.json", "refined.npy", "report.html",
         "report.md", "runs.csv", "select.csv"]
-    # --tau-end auto, --graph and --ratio (the defaults): one run with constant tau, one with
-    # the schedule, one with phi1's graph view and one with the ratio prior, and the one the
-    # learnability score prefers among those without a nearly empty cluster is the result
-    # (select.csv says which).
-    configs = ["tauendnone", "tauend0.1", "tauendnone_graph30", "tauendnone_priorratio"]
+    # --tau-end auto, --graph, --ratio and --continuation (the defaults): one run with the
+    # schedule, one with phi1's graph view, one with the ratio prior and one continued from
+    # the better-scoring of the first two with the ratio prior and a size floor; the one the
+    # learnability score prefers (the continuation less its margin) among those without a
+    # nearly empty cluster is the result (select.csv says which).
+    configs = ["tauend0.1", "tauendnone_graph30", "tauendnone_priorratio",
+               "tauendnone_priorratio_floor0.2_initpick"]
     assert sorted(p.name for p in (out / "grid").iterdir()) == sorted(configs)
     assert all(sorted(p.name for p in (out / "grid" / c / "runs").iterdir()) == ["0"]
                for c in configs)
     rows = list(csv.DictReader((out / "select.csv").read_text().splitlines()))
     assert [r["config"] for r in rows] == configs
-    assert [r["graph_neighbors"] for r in rows] == ["", "", "30", ""]
-    assert [r["prior"] for r in rows] == ["", "", "", "ratio"]
+    assert [r["graph_neighbors"] for r in rows] == ["", "30", "", ""]
+    assert [r["prior"] for r in rows] == ["", "", "ratio", "ratio"]
+    assert [float(r["margin"]) for r in rows] == [0, 0, 0, 0.03]
     assert sum(int(r["selected"]) for r in rows) == 1
     chosen = next(r for r in rows if r["selected"] == "1")
-    # The ratio run competes only without a nearly empty cluster.
+    # The ratio runs compete only without a nearly empty cluster.
     admitted = [r for r in rows if r["eligible"] == "1" or r["prior"] != "ratio"]
-    assert float(chosen["score"]) == max(float(r["score"]) for r in admitted)
+    assert float(chosen["score"]) - float(chosen["margin"]) == max(
+        float(r["score"]) - float(r["margin"]) for r in admitted)
+    # The continuation started from the better-scoring uniform-prior run.
+    start = max(rows[:2], key=lambda r: float(r["score"]))["config"]
+    cont = json.loads((out / "grid" / configs[3] / "runs" / "0" / "config.json").read_text())
+    assert cont["hyperparameters"]["init"] == describe_init(
+        np.load(out / "grid" / start / "runs" / "0" / "labels.npy"))
+    assert cont["hyperparameters"]["size_floor"] == 0.2
     candidates = json.loads((out / "config.json").read_text())["fit"]["candidates"]
     assert candidates["selected"] == chosen["config"]
     assert candidates["picks"] == {"0": chosen["config"]}
@@ -346,7 +357,7 @@ def test_run_truth_column_and_seeds(tmp_path: Path, capsys: pytest.CaptureFixtur
     argv = ["run", "--input", data, "--k", "3", "--spaces", "tfidf", "minilm", "--out", out,
             "--truth-column", "label", "--cache-dir", tmp_path / "cache", "--quiet",
             "--tfidf-dim", "32", "--seeds", "2-3", "--tau-end", "none", "--no-graph",
-            "--no-ratio"]
+            "--no-ratio", "--no-continuation"]
     minilm_path()
     run_cli(argv, capsys)
     config = json.loads((out / "config.json").read_text())
@@ -413,7 +424,8 @@ def test_run_auto_schedule_with_seeds(tmp_path: Path,
             "--device", "cpu"]
     run_cli([*argv, "--out", out, "--jobs", "2"], capsys)
     rows = list(csv.DictReader((out / "select.csv").read_text().splitlines()))
-    configs = ["tauendnone", "tauend0.1", "tauendnone_graph30", "tauendnone_priorratio"]
+    configs = ["tauend0.1", "tauendnone_graph30", "tauendnone_priorratio",
+               "tauendnone_priorratio_floor0.2_initpick"]
     assert [(r["config"], r["seed"], r["runs"]) for r in rows] == [
         (c, s, "1") for s in ("0", "1") for c in configs]
     config = json.loads((out / "config.json").read_text())
@@ -438,8 +450,9 @@ def test_run_auto_schedule_with_seeds(tmp_path: Path,
 def test_run_candidates_off_and_too_few_rows(tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     # Under GRAPH_MIN_ROWS rows the graph candidate is left out, and run says so once;
-    # --no-graph leaves it out silently. Either way the two schedules and the ratio prior
-    # remain; --no-ratio leaves out the last.
+    # --no-graph leaves it out silently. Either way the schedule, the ratio prior and the
+    # continuation remain; --no-ratio and --no-continuation leave out the last two, and the
+    # constant-tau fit the continuation replaced comes back.
     data, _ = trec_rows(tmp_path, 100)
     minilm_path()
     argv = ["run", "--input", data, "--k", "3", "--spaces", "minilm", "tfidf", "--cache-dir",
@@ -447,12 +460,14 @@ def test_run_candidates_off_and_too_few_rows(tmp_path: Path,
     out, err = run_cli([*argv, "--out", tmp_path / "few"], capsys)
     assert "no graph candidate: 100 rows, outside 120-200000" in out + err
     rows = list(csv.DictReader((tmp_path / "few" / "select.csv").read_text().splitlines()))
-    assert [r["config"] for r in rows] == ["tauendnone", "tauend0.1", "tauendnone_priorratio"]
+    assert [r["config"] for r in rows] == ["tauend0.1", "tauendnone_priorratio",
+                                           "tauendnone_priorratio_floor0.2_initpick"]
     out, err = run_cli([*argv, "--out", tmp_path / "off", "--no-graph"], capsys)
     assert "no graph candidate" not in out + err
     assert (tmp_path / "off" / "select.csv").read_text() == (
         tmp_path / "few" / "select.csv").read_text()
-    run_cli([*argv, "--out", tmp_path / "two", "--no-graph", "--no-ratio"], capsys)
+    run_cli([*argv, "--out", tmp_path / "two", "--no-graph", "--no-ratio", "--no-continuation"],
+            capsys)
     rows = list(csv.DictReader((tmp_path / "two" / "select.csv").read_text().splitlines()))
     assert [r["config"] for r in rows] == ["tauendnone", "tauend0.1"]
 

@@ -104,7 +104,7 @@ def test_select_scorer_ranks_the_grid(tmp_path: Path) -> None:
         assert result.runs[0].score is None
         np.testing.assert_array_equal(result.labels_, result.runs[0].labels)
         rows = (tmp_path / str(best) / "select.csv").read_text().splitlines()
-        assert rows[0] == "config,seed,tau_end,runs,score,eligible,selected"
+        assert rows[0] == "config,seed,tau_end,runs,score,margin,eligible,selected"
         # One run each; the picked row is the only selected one.
         cells = [row.split(",") for row in rows[1:]]
         assert [c[1] for c in cells] == ["0", "0"] and [c[3] for c in cells] == ["1", "1"]
@@ -222,3 +222,37 @@ def test_workers_exit_when_the_parent_is_killed(
         for pid in workers:  # a surviving worker must not keep fitting after the test
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_continuation_starts_from_its_seeds_best_uniform_run(tmp_path: Path) -> None:
+    from humelabel.estimator import describe_init
+    from humelabel.runs.candidates import CONTINUE
+
+    rng = np.random.default_rng(0)
+    phi1, phi2 = rng.normal(size=(60, D1)), rng.normal(size=(60, D2))
+    grid = [{"tau_end": None}, {"tau_end": 0.05},
+            {"prior": "ratio", "size_floor": 0.2, "init": CONTINUE}]
+
+    class ByTau:  # prefers what it sees first: the constant-tau run of each seed
+        def score_many(self, labelings):
+            return [1.0 - 0.01 * i for i in range(len(labelings))]
+
+    out = tmp_path / "out"
+    result = fit_seeds(phi1, phi2, K, [0, 1], overrides=TINY_HYPER, grid=grid,
+                       select_scorer=ByTau(), out=out)
+    for seed in (0, 1):
+        run = json.loads((out / "grid" / "priorratio_floor0.2_initpick" / "runs" / str(seed)
+                          / "config.json").read_text())
+        start = np.load(out / "grid" / "tauendnone" / "runs" / str(seed) / "labels.npy")
+        assert run["hyperparameters"]["init"] == describe_init(start)
+        assert run["part_of"]["grid_overrides"]["init"] == describe_init(start)
+        assert len(json.dumps(run)) < 20_000  # the labeling is not written out
+    rows = (out / "select.csv").read_text().splitlines()
+    assert rows[0].split(",")[-3:] == ["margin", "eligible", "selected"]
+    # Called again: every run reused, the continuation's start found the same.
+    again = fit_seeds(phi1, phi2, K, [0, 1], overrides=TINY_HYPER, grid=grid,
+                      select_scorer=ByTau(), out=out)
+    assert all(run.reused for run in again.all_runs)
+    np.testing.assert_array_equal(again.labels_, result.labels_)
+    with pytest.raises(ValueError, match="needs select_scorer"):
+        fit_seeds(phi1, phi2, K, [0], overrides=TINY_HYPER, grid=grid)

@@ -303,3 +303,42 @@ def test_tau_end_sets_the_final_tau_and_changes_the_search(two_view):
     assert constant.tau_ == pytest.approx(0.3)
     assert scheduled.params_["tau_end"] == 0.1 and constant.params_["tau_end"] is None
     assert not np.allclose(scheduled.coef_, constant.coef_)
+
+
+def test_init_labels_start_from_their_class_means(two_view):
+    """init=labels: the task encoder starts at the labeling's phi1 class means, so a search
+    of one tiny step returns that labeling where its class means are nearly orthogonal."""
+    _, phi2, _ = two_view
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, phi2.shape[0])
+    phi1 = 3 * np.eye(12)[labels] + rng.normal(scale=0.3, size=(labels.size, 12))
+    model = HUME(3, init=labels, iterations=1, outer_lr=1e-6, random_state=0).fit(phi1, phi2)
+    assert cluster_accuracy(labels, model.labels_) == 1.0
+    assert model.params_["init"].startswith("labels sha256:")
+    assert model.get_params()["init"] is labels
+    # Another start, another record; the same labels as another dtype, the same record.
+    other = HUME(3, init=(labels + 1) % 3, iterations=1, random_state=0).fit(phi1, phi2)
+    assert other.params_["init"] != model.params_["init"]
+    again = HUME(3, init=labels.astype(np.int32), iterations=1, random_state=0).fit(phi1, phi2)
+    assert again.params_["init"] == model.params_["init"]
+
+
+def test_init_labels_survive_save_and_load(two_view, tmp_path):
+    phi1, phi2, labels = two_view
+    model = HUME(3, init=labels, iterations=2, random_state=0).fit(phi1, phi2)
+    model.save(tmp_path / "m.safetensors")
+    loaded = HUME.load(tmp_path / "m.safetensors")
+    assert loaded.init == model.params_["init"]  # the record: the file holds no labeling
+    np.testing.assert_array_equal(loaded.predict(phi1), model.labels_)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda y: y[:-1], "shape"),
+    (lambda y: y.astype(np.float64), "integers"),
+    (lambda y: y + 1, "class ids in 0..2"),
+    (lambda y: y - 1, "class ids in 0..2"),
+])
+def test_bad_init_labels(two_view, make, match):
+    phi1, phi2, labels = two_view
+    with pytest.raises(ValueError, match=match):
+        HUME(3, init=make(labels), iterations=1).fit(phi1, phi2)

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from humelabel.runs.candidates import (
     AUTO_TAU_END,
+    CONTINUATION_FLOOR,
+    CONTINUATION_MARGIN,
+    CONTINUE,
     GRAPH_MAX_ROWS,
     GRAPH_MIN_ROWS,
     GRAPH_NEIGHBORS,
     candidate_grid,
+    continuation_start,
     graph_fits,
+    is_continuation,
+    score_margin,
+    starts,
 )
 from humelabel.runs.select import tag
 
@@ -46,3 +54,25 @@ def test_graph_fits_between_the_row_bounds():
     assert not graph_fits(GRAPH_MIN_ROWS - 1)
     assert graph_fits(GRAPH_MIN_ROWS) and graph_fits(GRAPH_MAX_ROWS)
     assert not graph_fits(GRAPH_MAX_ROWS + 1)
+
+
+def test_continuation_replaces_the_constant_fit_under_auto_and_comes_last():
+    grid = candidate_grid("auto", graph=True, ratio=True, continuation=True)
+    cont = {"tau_end": None, "prior": "ratio", "size_floor": CONTINUATION_FLOOR,
+            "init": CONTINUE}
+    assert grid == [{"tau_end": AUTO_TAU_END}, *candidate_grid("auto", True, True)[2:], cont]
+    assert tag(grid[-1]) == "tauendnone_priorratio_floor0.2_initpick"
+    assert [is_continuation(c) for c in grid] == [False, False, False, True]
+    assert [score_margin(c) for c in grid] == [0, 0, 0, CONTINUATION_MARGIN]
+    assert starts(grid) == [0, 1]  # uniform prior, not a continuation
+    # Under one schedule nothing is replaced: the continuation is one more candidate.
+    assert candidate_grid("none", graph=False, continuation=True) == [{"tau_end": None}, cont]
+
+
+def test_continuation_starts_from_the_best_score_first_on_ties():
+    a, b = np.array([0, 1]), np.array([1, 0])
+    np.testing.assert_array_equal(continuation_start([a, b], [0.2, 0.3]), b)
+    np.testing.assert_array_equal(continuation_start([a, b], [0.3, 0.3]), a)
+    assert continuation_start([a.astype(np.int32)], [0.0]).dtype == np.int64
+    with pytest.raises(ValueError, match="uniform-prior"):
+        continuation_start([], [])

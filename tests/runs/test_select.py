@@ -87,7 +87,7 @@ def test_the_csv_columns_carry_eligibility():
     assert select_columns([{"tau_end": None}]) == [
         "config", "tau_end", "runs", "score", "eligible", "selected"]
     assert select_columns([{"tau_end": None}], per_seed=True) == [
-        "config", "seed", "tau_end", "runs", "score", "eligible", "selected"]
+        "config", "seed", "tau_end", "runs", "score", "margin", "eligible", "selected"]
 
 
 def test_a_generalization_score_grid_keeps_the_best_vote():
@@ -167,3 +167,17 @@ def test_picks_per_seed_are_voted_around_the_reference():
 
     assert cluster_accuracy(truth, ens.labels) > 0.9
     assert "acc" in rows[0]
+
+
+@pytest.mark.parametrize("score_b, picked", [(0.92, "a"), (0.94, "b")])
+def test_a_margin_is_given_up_when_candidates_compete(score_b, picked):
+    # b carries a margin of 0.03: 0.92 - 0.03 < 0.9 keeps a, 0.94 - 0.03 > 0.9 takes b.
+    labelings = {"a": balanced(), "b": np.roll(balanced(), 1)}
+    configs = [{"case": name} for name in labelings]
+    by_labels = {labelings["a"].tobytes(): 0.9, labelings["b"].tobytes(): score_b}
+    rows, picks, _ = pick_per_seed(configs, {tag(c): [labelings[c["case"]]] for c in configs},
+                                   K, lambda labs: [by_labels[x.tobytes()] for x in labs], [0],
+                                   margins=[0.0, 0.03])
+    assert picks == [f"case{picked}"]
+    assert [r["margin"] for r in rows] == [0.0, 0.03]
+    assert [r["score"] for r in rows] == [0.9, score_b]  # the score as measured

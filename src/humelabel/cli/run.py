@@ -29,42 +29,27 @@ from ..io import (
 )
 from ..io.rundir import file_record, provenance
 from ..runs.candidates import (
-    AUTO_TAU_END,
     GRAPH_MAX_ROWS,
     GRAPH_MIN_ROWS,
-    GRAPH_NEIGHBORS,
     candidate_grid,
     graph_fits,
 )
-from ..runs.choose_k import DEFAULT_K_RANGE
 from ..runs.outputs import is_multi_seed_dir
 from .common import (
     EXIT_OK,
     CliError,
-    add_backend_options,
     check_backend,
-    finite_float,
     note,
     output_parent,
-    positive_int,
     progress,
-    seed,
-    seed_list,
     sizes_line,
 )
-from .embed import DEFAULT_CACHE, add_common, add_ssl, add_tfidf, embed_options
-from .fit import add_k_criterion, check_k, check_truth, k_range_value, k_value
+from .embed import DEFAULT_CACHE, embed_options
+from .fit import check_k, check_truth
 from .reliable import reliable_outputs
+from .run_options import DEFAULT_TEXT_SPACES, add_run_options, resolve_jobs
 
 __all__ = ["add_commands"]
-
-#: The two views of a text input when ``--spaces`` is not given: a neural sentence encoder
-#: (all-MiniLM-L6-v2, packaged for offline use) to label, and word TF-IDF (stop words kept,
-#: 1-2 grams) as the second view: the two differ in inductive bias (meaning vs shared words),
-#: so a labeling both can learn is less likely an artefact of one encoder
-#: (docs/results/refine_benchmark_run.md has this pair on the five shared text sets).
-DEFAULT_TEXT_SPACES = ("minilm", "tfidf")
-
 
 def add_commands(sub: Any) -> None:
     """Add ``run`` to the CLI's subparsers."""
@@ -72,8 +57,9 @@ def add_commands(sub: Any) -> None:
         "run", parents=[output_parent(quiet=False)],
         help="raw texts or images -> embeddings -> HUME -> labels and a cluster report",
         description="Embed the input in two spaces (cached), search for the labeling with "
-        "HUME's fast preset (one run per seed and candidate, constant tau, the tau schedule, "
-        "phi1's graph view and the ratio prior, in DIR/grid/<candidate>/runs/<seed>/, or "
+        "HUME's fast preset (one run per seed and candidate: the tau schedule, phi1's graph "
+        "view, the ratio prior, and the ratio prior with a size floor continued from the "
+        "seed's best uniform-prior run, in DIR/grid/<candidate>/runs/<seed>/, or "
         "DIR/runs/<seed>/ with a single candidate; per seed the most learnable candidate "
         "kept (select.csv); the seeds' picks combined by majority vote around the one ranked "
         "first by agreement with the others and learnability; alignment.json lets predict "
@@ -81,90 +67,7 @@ def add_commands(sub: Any) -> None:
         "report.md and report.html (cluster sizes and most typical members; metrics.json "
         "with --truth) to --out.",
     )
-    run.add_argument("--input", required=True, metavar="F_OR_DIR",
-                     help="texts (.txt/.csv/.jsonl) or images (folder or list of files)")
-    run.add_argument("-k", "--k", required=True, type=k_value, metavar="K",
-                     help="number of classes to find, or 'auto' (EXPERIMENTAL): choose it "
-                     "without labels by --k-criterion over --k-range (humelabel.runs."
-                     "choose_k; writes k_selection.csv and k_selection.png)")
-    run.add_argument("--k-range", type=k_range_value, metavar="LO-HI",
-                     default=DEFAULT_K_RANGE, help="candidates of --k auto (default: "
-                     f"{DEFAULT_K_RANGE[0]}-{DEFAULT_K_RANGE[1]}, capped at rows / 5)")
-    add_k_criterion(run)
-    run.add_argument("--spaces", nargs=2, metavar=("PHI1", "PHI2"),
-                     help="the two models: PHI1 is the space to label, PHI2 the second view "
-                     f"(texts: default {' '.join(DEFAULT_TEXT_SPACES)}, a neural encoder and "
-                     "a lexical view, which differ in inductive bias; images: required, e.g. "
-                     "hf:DINOV2_FOLDER hf:CLIP_FOLDER)")
-    run.add_argument("--truth", metavar="FILE",
-                     help="true labels (.npy/.txt/...), only for metrics and the report")
-    run.add_argument("--truth-column", metavar="NAME",
-                     help="read true labels from this column of a .csv/.jsonl input instead")
-    run.add_argument("--class-names", metavar="FILE",
-                     help="JSON list (or id -> name object) of class names for the report")
-    run.add_argument("--modality", choices=("auto", "text", "images"), default="auto",
-                     help="auto: folders and lists of image files are images (default)")
-    run.add_argument("--seed", type=seed, default=0, help="random seed (default: %(default)s)")
-    run.add_argument("--seeds", type=seed_list, metavar="LIST",
-                     help="seeds to run and combine, e.g. 0-9 or 0,3,5-7 (instead of --seed); "
-                     "each seed's run is kept in DIR/runs/<seed>/ and reused when run again")
-    run.add_argument("--jobs", type=jobs_value, default="auto", metavar="auto|N",
-                     help="parallel processes for the runs and --k auto's short runs (one "
-                     "torch thread each) and for "
-                     "the folds of the scoring and refinement; the labels do not depend on it. "
-                     "auto (default): 2 where there are 2 or more cores (the candidates "
-                     "of --tau-end auto, --graph and --ratio two at a time), else 1; runs on an "
-                     "accelerator: 1. "
-                     "Each process holds its own copy of both spaces")
-    add_backend_options(run)
-    run.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
-                     help="relabel the combination by cross-fitted logistic regression on "
-                     "both spaces (humelabel.runs.refine) and report on that, writing "
-                     "refined.npy (labels.npy stays the combination, which predict --model "
-                     "reproduces). Default: on (texts, minilm / tfidf, 5 seeds per dataset: "
-                     "median single-run ACC +1.0 / +0.2 / -0.1 / +1.6 / +0.8 and NMI up on all "
-                     "five shared text sets, docs/results/report_run.md; MNIST ssl / hog +5.5, "
-                     "CIFAR-10 -0.3 and +0.3, docs/images.md)")
-    run.add_argument("--tau-end", type=tau_end_value, default="auto", metavar="auto|none|X",
-                     help="the tau schedule. auto (default): fit with constant tau and with tau "
-                     f"lowered to {AUTO_TAU_END:g} over the search, and keep the combination "
-                     "that is more learnable in both spaces (humelabel.runs.learnability; "
-                     "select.csv; two fits per seed, plus --graph's and --ratio's). none: "
-                     "constant tau only. X: lower tau geometrically from the preset's to X "
-                     "(HUME(tau_end=X)) only. Measured: docs/method.md, "
-                     "\"Choosing the tau schedule\"")
-    run.add_argument("--graph", action=argparse.BooleanOptionalAction, default=True,
-                     help="also fit HUME with phi1's neighbourhood graph as an extra phi2 "
-                     f"space (graph_neighbors={GRAPH_NEIGHBORS}, constant tau) and keep "
-                     "it only where the learnability score prefers it, like the tau "
-                     "schedules (select.csv). Default: on. Where the second view is weak "
-                     "for the classes (fine-grained intents against word TF-IDF) the search "
-                     "otherwise cuts through phi1's clusters: Banking77 55.4 -> 65.8 (median "
-                     "of 5 seeds), the other shared sets unchanged (docs/method.md, \"The graph "
-                     f"candidate\"). Skipped under {GRAPH_MIN_ROWS} or over "
-                     f"{GRAPH_MAX_ROWS:,} rows (an exact neighbour search)")
-    run.add_argument("--ratio", action=argparse.BooleanOptionalAction, default=True,
-                     help="also fit HUME with prior=ratio (generalization / entropy, constant "
-                     "tau: unequal class sizes are not paid for) and keep it only where the "
-                     "learnability score prefers it and none of its clusters is nearly empty "
-                     "(select.csv). Default: on. With unequal classes the uniform prior "
-                     "splits the large ones: 8 StackOverflow classes of 27-1000 rows, two "
-                     "draws, 54.2 -> 87.0 and 53.1 -> 90.3 (median of 5 seeds, refined; "
-                     "docs/results/imbalanced.md); docs/method.md, \"The ratio candidate\"")
-    run.add_argument("--reliable", type=positive_int, metavar="N",
-                     help="also write reliable.csv: up to N points per cluster of the "
-                     "combination whose label is very likely right, to start semi-supervised "
-                     "learning (agreement of the runs and of 10 phi1 neighbours, then the "
-                     "cross-fitted confidence over both spaces: humelabel reliable "
-                     "--confidence-spaces; docs/method.md, \"Reliable samples from run\")")
-    run.add_argument("--top", type=positive_int, default=10, metavar="N",
-                     help="typical members shown per cluster (default: %(default)s)")
-    run.add_argument("--cache-dir", metavar="DIR",
-                     help="embedding cache (default: $HUMELABEL_CACHE or "
-                     f"{DEFAULT_CACHE})")
-    add_common(run, batch_size=64)
-    add_tfidf(run, prefix="tfidf-")
-    add_ssl(run)
+    add_run_options(run)
     run.set_defaults(handler=_cmd_run)
 
 
@@ -172,41 +75,8 @@ def add_commands(sub: Any) -> None:
 RUN_PRESET = "fast"
 
 
-def tau_end_value(text: str) -> str | float:
-    """argparse type of ``--tau-end``: ``auto``, ``none`` or a number > 0."""
-    if text in ("auto", "none"):
-        return text
-    value = finite_float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be auto, none or a number > 0")
-    return value
-
-
 RUN_REPORT_FILES = ("clusters.json", "report.md", "report.html", "metrics.json", "refined.npy",
                     "k_selection.csv", "k_selection.png", "reliable.csv", "reliable.json")
-
-
-def jobs_value(text: str) -> str | int:
-    """``--jobs``: ``auto`` or a positive number of processes."""
-    return "auto" if text.strip().lower() == "auto" else positive_int(text)
-
-
-def resolve_jobs(jobs: str | int, device: str) -> int:
-    """Processes for the runs: ``jobs`` itself, or for ``auto`` 2 when the fits run on a CPU
-    with at least 2 usable cores (a fit is one torch thread: two side by side take about
-    the wall time of one) and 1 otherwise (an accelerator, or one core)."""
-    if jobs != "auto":
-        return int(jobs)
-    from ..core.device import resolve_device
-
-    try:
-        if resolve_device(device).type != "cpu":
-            return 1
-    except (ValueError, RuntimeError):  # an unusable device: the fit reports it
-        return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-        os.cpu_count() or 1)
-    return min(2, cores)
 
 
 def _validate_run(args: argparse.Namespace) -> None:
@@ -326,7 +196,7 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.graph and not graph:
         progress(args.quiet, f"no graph candidate: {n} rows, outside {GRAPH_MIN_ROWS}-"
                  f"{GRAPH_MAX_ROWS} (--no-graph silences this)")
-    grid = candidate_grid(args.tau_end, graph, args.ratio)
+    grid = candidate_grid(args.tau_end, graph, args.ratio, args.continuation)
     if grid is not None:
         from ..runs.learnability import LearnabilityScorer
 

@@ -85,6 +85,23 @@ def kl_to_proportions(proportions: Tensor, target: Tensor) -> Tensor:
     return (p * (torch.log(p.clamp_min(1e-12)) - torch.log(q))).sum()
 
 
+def size_floor_penalty(logits: Tensor, soft_labels: Tensor, size_floor: float) -> Tensor:
+    """This package's extension (not in the paper), a floor on cluster size with no pull to
+    uniform: ``sum_c relu(f - p_c) / f`` with ``f = size_floor / k``, for the logits (m, k)
+    of the task encoder and their sparsemax soft labels (m, k) -> ().
+
+    p_c is the share of cluster c: its value the mean soft label (as the objective sees it),
+    its gradient the mean softmax of the logits (straight-through). Sparsemax gives an empty
+    cluster no gradient at all; the softmax still pulls it back. Zero while every cluster
+    holds at least ``f``.
+    """
+    floor = size_floor / logits.shape[1]
+    share = soft_labels.mean(dim=0)
+    smooth = torch.softmax(logits, dim=1).mean(dim=0)
+    share = share + (smooth - smooth.detach())
+    return torch.relu(floor - share).sum() / floor
+
+
 def combine_terms(gen: Tensor, entropy: Tensor, entropy_weight: float,
                   prior: str | Sequence[float] = "uniform",
                   proportions: Tensor | None = None) -> Tensor:
@@ -148,18 +165,20 @@ def split_loss(
     split_id: int | None = None,
     logit_scale: float = 1.0,
     prior: str | Sequence[float] = "uniform",
+    penalty: Tensor | None = None,
 ) -> SplitLoss:
     """Eq. 7 for one split of phi2 (n, d2): rows train_idx (m,) labelled y_tr (m, k), rows
     test_idx (m',) labelled y_te (m', k).
 
     Several phi2 spaces (sequences of solvers and of (n, d2_s) tensors; this package's
     extension, not in the paper) each fit their own linear model on the same split, and the
-    generalization term is the mean over spaces. ``prior``: see :func:`combine_terms`.
+    generalization term is the mean over spaces. ``prior``: see :func:`combine_terms`;
+    ``penalty`` (a scalar, e.g. :func:`size_floor_penalty`) is added to the loss.
     """
     outputs = [space_solver.fit_predict(space, train_idx, test_idx, y_tr, generator, split_id)
                for space_solver, space in zip(*as_spaces(solver, phi2), strict=True)]
     return split_loss_from_outputs(outputs, y_tr, y_te, entropy_weight, outer_loss,
-                                   logit_scale, prior)
+                                   logit_scale, prior, penalty)
 
 
 def split_loss_from_outputs(
@@ -170,15 +189,16 @@ def split_loss_from_outputs(
     outer_loss: str = "ce",
     logit_scale: float = 1.0,
     prior: str | Sequence[float] = "uniform",
+    penalty: Tensor | None = None,
 ) -> SplitLoss:
     """Eq. 7 for one split from the inner solvers' outputs (m', k) on its test rows, one per
-    phi2 space (the second half of :func:`split_loss`)."""
+    phi2 space (the second half of :func:`split_loss`), plus ``penalty`` when given."""
     losses = [generalization_loss(out, y_te, outer_loss, logit_scale) for out in outputs]
     gen = losses[0] if len(losses) == 1 else torch.stack(losses).mean()
     proportions = torch.cat([y_tr, y_te], dim=0).mean(dim=0)
     entropy = proportions_entropy(proportions)
-    return SplitLoss(combine_terms(gen, entropy, entropy_weight, prior, proportions), gen,
-                     entropy)
+    loss = combine_terms(gen, entropy, entropy_weight, prior, proportions)
+    return SplitLoss(loss if penalty is None else loss + penalty, gen, entropy)
 
 
 def draw_split(
@@ -232,6 +252,7 @@ def labelings_objective(
     num_splits: int = 20,
     seed: int = 0,
     prior: str | Sequence[float] = "uniform",
+    size_floor: float = 0.0,
 ) -> list[dict[str, float]]:
     """Eq. 7 for each fixed hard labeling (n,) of ``labelings``, averaged over ``num_splits``
     seeded splits of phi2 (n, d2) (or of several phi2 spaces, each with its own solver);
@@ -239,7 +260,8 @@ def labelings_objective(
 
     Every labeling sees the same splits and, per split, the same inner initialisation, so
     labelings (say the one found and the true one) are compared on equal terms; ``prior``: see
-    :func:`combine_terms`; the same seed
+    :func:`combine_terms`; ``size_floor``: :func:`size_floor_penalty` of each split's rows
+    (hard labels: their logits are the one-hot labels); the same seed
     gives the same numbers. Each split is solved for all labelings in turn, so a solver that
     caches per-split work (ridge) factorises each split once for all of them.
     """
@@ -262,10 +284,13 @@ def labelings_objective(
             tr, te = tr.to(first.device), te.to(first.device)
             for row, onehot in enumerate(onehots):
                 inner_generator = torch.Generator().manual_seed(inner_seeds[split_id])
+                rows = onehot[torch.cat([tr, te])]
+                penalty = (size_floor_penalty(rows, rows, size_floor) if size_floor > 0
+                           else None)
                 part = split_loss(solvers, tensors, tr, te, onehot[tr], onehot[te],
                                   entropy_weight,
                                   inner_generator, outer_loss, split_id, logit_scale,
-                                  prior)
+                                  prior, penalty)
                 totals[row] += [part.loss.item(), part.generalization.item(),
                                 part.entropy.item()]
     return [{"loss": float(loss), "generalization": float(gen), "entropy": float(ent)}

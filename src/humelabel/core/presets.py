@@ -29,6 +29,7 @@ HYPERPARAMETERS = (
     "split_pool",
     "init",
     "prior",
+    "size_floor",
     "graph_neighbors",
 )
 
@@ -53,6 +54,7 @@ _PAPER = {
     "split_pool": 0,  # 0: fresh random splits every time
     "init": "random",  # random orthogonal task encoder
     "prior": "uniform",  # Eq. 7's entropy term: gen - entropy_weight * H(mean soft label)
+    "size_floor": 0.0,  # 0: no floor on cluster size (objective.size_floor_penalty)
     "graph_neighbors": None,  # None: no graph view; N: phi1's N-NN graph as a phi2 space
 }
 

@@ -15,9 +15,17 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .encoder import TaskEncoder, soft_labels
+from .encoder import TaskEncoder
 from .inner import InnerSolver, gather_rows
-from .objective import SplitLoss, SplitSampler, as_spaces, split_loss, split_loss_from_outputs
+from .objective import (
+    SplitLoss,
+    SplitSampler,
+    as_spaces,
+    size_floor_penalty,
+    split_loss,
+    split_loss_from_outputs,
+)
+from .sparsemax import sparsemax
 
 ANNEAL_STEPS = (100, 200)
 ANNEAL_LR_FACTOR = 0.1
@@ -43,6 +51,7 @@ class SearchConfig:
     logit_scale: float = 1.0
     split_pool: int = 0
     prior: str | tuple[float, ...] = "uniform"
+    size_floor: float = 0.0
 
 
 @dataclass
@@ -51,6 +60,15 @@ class SearchResult:
 
     encoder: TaskEncoder
     history: list[dict[str, float]] = field(default_factory=list)
+
+
+def _labels_and_floor(weight: Tensor, phi1: Tensor, tau: float, size_floor: float
+                      ) -> tuple[Tensor, Tensor | None]:
+    """Soft labels (m, k) of the rows phi1 (m, d1) (Eq. 3) and, with a ``size_floor`` > 0,
+    its penalty over those rows (:func:`humelabel.core.objective.size_floor_penalty`)."""
+    logits = (phi1 @ weight.T) / tau
+    soft = sparsemax(logits)
+    return soft, (size_floor_penalty(logits, soft, size_floor) if size_floor > 0 else None)
 
 
 def tau_at(step: int, iterations: int, tau: float, tau_end: float) -> float:
@@ -138,7 +156,8 @@ def run_search(
         weight_leaf = weight.detach().requires_grad_(True)
         # With a light inner graph and splits that cover the data, label all rows once and
         # backpropagate once; otherwise label and backpropagate split by split (memory).
-        soft_all = soft_labels(weight_leaf, phi1_full, tau) if one_pass else None
+        soft_all, floor_all = (_labels_and_floor(weight_leaf, phi1_full, tau, config.size_floor)
+                               if one_pass else (None, None))
         parts, counts = [], []
         if batched:  # backpropagated group by group inside, one draw each
             parts = _batched_step(phi1, tensors, solvers, sampler, weight_leaf, tau, n_classes,
@@ -148,13 +167,15 @@ def run_search(
         for split_id, count, tr, te in draws:
             tr, te = tr.to(device), te.to(device)
             if soft_all is not None:
-                y_tr, y_te = soft_all[tr], soft_all[te]
+                y_tr, y_te, floor = soft_all[tr], soft_all[te], floor_all
             else:
-                soft = soft_labels(weight_leaf, gather_rows(phi1, torch.cat([tr, te])), tau)
+                soft, floor = _labels_and_floor(weight_leaf,
+                                                gather_rows(phi1, torch.cat([tr, te])), tau,
+                                                config.size_floor)
                 y_tr, y_te = soft[: tr.numel()], soft[tr.numel():]
             part = split_loss(solvers, tensors, tr, te, y_tr, y_te, config.entropy_weight,
                               generator, config.outer_loss, split_id, config.logit_scale,
-                              config.prior)
+                              config.prior, floor)
             if soft_all is None:
                 (part.loss * (count / config.num_subsets)).backward()
             parts.append(part)
@@ -231,7 +252,8 @@ def _batched_step(phi1: Tensor, tensors: list[Tensor], solvers: list[InnerSolver
         train_mask = torch.zeros(rows.numel(), len(group), dtype=torch.bool, device=device)
         for j, (pos_tr, _) in enumerate(positions):
             train_mask[pos_tr, j] = True
-        soft = soft_labels(weight_leaf, gather_rows(phi1, rows), tau)
+        soft, floor = _labels_and_floor(weight_leaf, gather_rows(phi1, rows), tau,
+                                        config.size_floor)
         logits = [space_solver.fit_predict_union(gather_rows(space, rows), train_mask, soft,
                                                  [space_inits[i] for i in group])
                   for space_solver, space, space_inits in zip(solvers, tensors, inits,
@@ -239,7 +261,7 @@ def _batched_step(phi1: Tensor, tensors: list[Tensor], solvers: list[InnerSolver
         group_parts = [split_loss_from_outputs([out[pos_te, j] for out in logits],
                                                soft[pos_tr], soft[pos_te],
                                                config.entropy_weight, config.outer_loss,
-                                               config.logit_scale, config.prior)
+                                               config.logit_scale, config.prior, floor)
                        for j, (pos_tr, pos_te) in enumerate(positions)]
         (torch.stack([part.loss for part in group_parts]).sum() / config.num_subsets).backward()
         parts.extend(group_parts)

@@ -7,6 +7,7 @@ given explicitly as :class:`Spaces`.
 
 from ._data import DTYPES, INITS, PHI2_SCALINGS, Spaces, phi2_scaling_of
 from ._hume import HUME
-from ._params import check_prior
+from ._params import check_prior, describe_init
 
-__all__ = ["DTYPES", "HUME", "INITS", "PHI2_SCALINGS", "Spaces", "check_prior", "phi2_scaling_of"]
+__all__ = ["DTYPES", "HUME", "INITS", "PHI2_SCALINGS", "Spaces", "check_prior", "describe_init",
+           "phi2_scaling_of"]

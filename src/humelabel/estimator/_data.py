@@ -21,7 +21,7 @@ PHI2_SCALINGS = ("global", "none")
 #: Storage precision of the representations ("auto": float16 inputs stay float16).
 DTYPES = ("auto", "float32", "float16")
 #: Task-encoder initialisations: a random orthogonal matrix (the paper) or the orthonormalised
-#: centroids of a k-means labeling of phi1.
+#: centroids of a k-means labeling of phi1 (``HUME(init=...)`` also takes a labeling).
 INITS = ("random", "kmeans")
 #: Rows of phi1 (at most) that the k-means start is fitted on.
 KMEANS_INIT_ROWS = 20000
@@ -79,6 +79,29 @@ def check_spaces(phi2: Any, name: str) -> list[tuple[str, np.ndarray]]:
     return [(f"{name}[{i}]", check_matrix(x, f"{name}[{i}]")) for i, x in enumerate(phi2)]
 
 
+def check_eval_pair(phi1_eval: Any, phi2_eval: Any, x1: np.ndarray,
+                    x2s: list[tuple[str, np.ndarray]], multi: bool) -> np.ndarray | None:
+    """phi1_eval checked (m, d1) (None without an evaluation pair), or ValueError: phi2_eval
+    (m, d2) or ``Spaces`` exactly when phi2 is, as many spaces as phi2, matching rows and
+    the fit data's feature dimensions."""
+    if phi1_eval is None:
+        return None
+    x1_eval = check_matrix(phi1_eval, "phi1_eval")
+    if isinstance(phi2_eval, Spaces) != multi:
+        raise ValueError("give phi2_eval as Spaces exactly when phi2 is Spaces")
+    x2_evals = check_spaces(phi2_eval, "phi2_eval")
+    if len(x2_evals) != len(x2s):
+        raise ValueError(f"phi2_eval has {len(x2_evals)} spaces but phi2 has {len(x2s)}")
+    for (name, x2_eval), (_, x2) in zip(x2_evals, x2s, strict=True):
+        if x1_eval.shape[0] != x2_eval.shape[0]:
+            raise ValueError(f"phi1_eval has {x1_eval.shape[0]} rows but {name} has "
+                             f"{x2_eval.shape[0]}")
+        if x1_eval.shape[1] != x1.shape[1] or x2_eval.shape[1] != x2.shape[1]:
+            raise ValueError("evaluation features must have the same dimensions as "
+                             "phi1/phi2")
+    return x1_eval
+
+
 def check_labelings(labelings: Any, n: int) -> list[np.ndarray]:
     """Each hard labeling as int64 (n,), or ValueError (not integers, wrong shape, < 0)."""
     checked = []
@@ -111,6 +134,18 @@ def kmeans_init(rows_of: Any, x1: np.ndarray, n_classes: int, seed: int) -> torc
     kmeans = KMeans(n_classes, n_init=3, random_state=seed % (2**32))
     labels = torch.from_numpy(kmeans.fit_predict(sample).astype(np.int64))
     return centroid_init(torch.from_numpy(sample), labels, n_classes)
+
+
+def labels_init(rows_of: Any, x1: np.ndarray, labels: np.ndarray, n_classes: int
+                ) -> torch.Tensor:
+    """Task-encoder rows (k, d1): the class means of phi1 (n, d1), prepared by ``rows_of``,
+    under ``labels`` (n,) int64; summed chunk by chunk (phi1 may be a large memory map)."""
+    sums = torch.zeros(n_classes, x1.shape[1], dtype=torch.float32)
+    for rows in chunks(x1.shape[0]):
+        sums.index_add_(0, torch.from_numpy(labels[rows]),
+                        torch.from_numpy(np.ascontiguousarray(rows_of(x1[rows]))))
+    counts = torch.from_numpy(np.bincount(labels, minlength=n_classes)).clamp_min(1)
+    return sums / counts[:, None].float()
 
 
 def phi2_scaling_of(phi2: np.ndarray, mode: str) -> tuple[np.ndarray, np.float32]:

@@ -27,18 +27,20 @@ from ._data import (
     DTYPES,
     PHI2_SCALINGS,
     Spaces,
+    check_eval_pair,
     check_labelings,
     check_matrix,
     check_spaces,
     chunks,
     graph_space,
     kmeans_init,
+    labels_init,
     phi2_scaling_of,
     scaled,
     storage_dtype,
     to_tensor,
 )
-from ._params import check_params, check_prior
+from ._params import check_init_labels, check_params, check_prior, describe_init
 from ._persist import load_estimator, model_bytes
 
 
@@ -62,6 +64,13 @@ class HUME(ClusterMixin, BaseEstimator):
             divided by that entropy; allows imbalanced classes), or known class proportions
             q (``n_classes`` positive numbers, rescaled to sum 1: ``+ entropy_weight *
             KL(mean soft label || q)``); see :func:`humelabel.core.objective.combine_terms`.
+        size_floor: ``0`` (every preset) or f in (0, 1): add a floor on cluster size to the
+            objective, ``sum_c relu(f / k - share_c) / (f / k)``, with no pull to uniform
+            sizes (:func:`humelabel.core.objective.size_floor_penalty`); meant with
+            ``prior="ratio"``, which otherwise lets a cluster empty.
+        init: ``"random"`` (every preset), ``"kmeans"`` (k-means centroids of phi1) or a
+            labeling (n,) of phi1's rows whose class means start the task encoder (the search
+            continues from it; ``params_`` records ``"labels sha256:..."``).
         graph_neighbors: ``None`` (every preset) or N: add phi1's N-nearest-neighbour graph
             as one more phi2 space (its spectral embedding, :mod:`humelabel.core.graph`, of
             2 k dimensions within 20..200), so the labeling must also generalize along phi1's
@@ -119,8 +128,9 @@ class HUME(ClusterMixin, BaseEstimator):
         outer_loss: str | None = None,
         logit_scale: float | None = None,
         split_pool: int | None = None,
-        init: str | None = None,
+        init: str | np.ndarray | None = None,
         prior: str | None = None,
+        size_floor: float | None = None,
         graph_neighbors: int | None = None,
         normalize: bool = True,
         phi2_scaling: str = "global",
@@ -150,6 +160,7 @@ class HUME(ClusterMixin, BaseEstimator):
         self.split_pool = split_pool
         self.init = init
         self.prior = prior
+        self.size_floor = size_floor
         self.graph_neighbors = graph_neighbors
         self.normalize = normalize
         self.phi2_scaling = phi2_scaling
@@ -217,6 +228,9 @@ class HUME(ClusterMixin, BaseEstimator):
             raise ValueError(f"n_classes must be between 2 and the number of rows ({n}), "
                              f"got {self.n_classes}")
         params["prior"] = check_prior(params["prior"], self.n_classes)
+        init_labels = (None if isinstance(params["init"], str)
+                       else check_init_labels(params["init"], n, self.n_classes))
+        params["init"] = describe_init(params["init"])
         if params["graph_neighbors"] is not None and not params["graph_neighbors"] < n - 1:
             raise ValueError(f"graph_neighbors must be below n - 1 = {n - 1} (the rows), got "
                              f"{params['graph_neighbors']}")
@@ -224,22 +238,7 @@ class HUME(ClusterMixin, BaseEstimator):
             params["subset_size"] = n
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
-        x1_eval = None
-        if phi1_eval is not None:
-            x1_eval = self._check(phi1_eval, "phi1_eval")
-            if isinstance(phi2_eval, Spaces) != multi:
-                raise ValueError("give phi2_eval as Spaces exactly when phi2 is Spaces")
-            x2_evals = check_spaces(phi2_eval, "phi2_eval")
-            if len(x2_evals) != len(x2s):
-                raise ValueError(f"phi2_eval has {len(x2_evals)} spaces but phi2 has "
-                                 f"{len(x2s)}")
-            for (name, x2_eval), (_, x2) in zip(x2_evals, x2s, strict=True):
-                if x1_eval.shape[0] != x2_eval.shape[0]:
-                    raise ValueError(f"phi1_eval has {x1_eval.shape[0]} rows but {name} has "
-                                     f"{x2_eval.shape[0]}")
-                if x1_eval.shape[1] != x1.shape[1] or x2_eval.shape[1] != x2.shape[1]:
-                    raise ValueError("evaluation features must have the same dimensions as "
-                                     "phi1/phi2")
+        x1_eval = check_eval_pair(phi1_eval, phi2_eval, x1, x2s, multi)
 
         self.device_ = resolve_device(self.device)
         self.seed_ = seed_from_random_state(self.random_state)
@@ -252,7 +251,7 @@ class HUME(ClusterMixin, BaseEstimator):
             train_fraction=params["train_fraction"], anneal=params["anneal"],
             outer_loss=params["outer_loss"], split_pool=params["split_pool"],
             logit_scale=params["logit_scale"], prior=params["prior"],
-            tau_end=params["tau_end"],
+            tau_end=params["tau_end"], size_floor=params["size_floor"],
         )
         scalings = [phi2_scaling_of(x2, self.phi2_scaling) for _, x2 in x2s]
         self.phi2_center_ = [c for c, _ in scalings] if multi else scalings[0][0]
@@ -264,9 +263,11 @@ class HUME(ClusterMixin, BaseEstimator):
             view = graph_space(x1, params["graph_neighbors"], self.n_classes)
             t2s.append(self._to_tensor(view, scaled(*phi2_scaling_of(view, self.phi2_scaling))))
             solvers.append(make_inner_solver(params["inner"], **params))
-        init_weight = None
-        if params["init"] == "kmeans":
-            init_weight = kmeans_init(self._phi1_rows, x1, self.n_classes, self.seed_)
+        init_weight = (  # the task encoder's start: a labeling's class means, k-means', random
+            labels_init(self._phi1_rows, x1, init_labels, self.n_classes)
+            if init_labels is not None else kmeans_init(self._phi1_rows, x1, self.n_classes,
+                                                        self.seed_)
+            if params["init"] == "kmeans" else None)
         several = len(t2s) > 1
         result = run_search(t1, t2s if several else t2s[0], self.n_classes, config,
                             solvers if several else solvers[0], generator, self.verbose,
@@ -415,5 +416,5 @@ class HUME(ClusterMixin, BaseEstimator):
             subset_size=min(params["subset_size"], x2.shape[0]),
             train_fraction=params["train_fraction"], outer_loss=params["outer_loss"],
             logit_scale=params["logit_scale"], num_splits=num_splits, seed=seed,
-            prior=params["prior"],
+            prior=params["prior"], size_floor=params.get("size_floor", 0.0),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,30 @@ from ..core.inner import INNER_SOLVERS
 from ..core.objective import OUTER_LOSSES, PRIORS
 from ._data import INITS
 
-__all__ = ["check_params", "check_prior"]
+__all__ = ["check_init_labels", "check_params", "check_prior", "describe_init"]
+
+
+def describe_init(init: Any) -> Any:
+    """``init`` as a run records it: a name as it is, a labeling as ``"labels sha256:<16 hex
+    digits>"`` of its int64 bytes (so config.json and the model file stay small, and two runs
+    started from the same labeling record the same string)."""
+    if init is None or isinstance(init, str):
+        return init
+    digest = hashlib.sha256(np.ascontiguousarray(np.asarray(init, dtype=np.int64)).tobytes())
+    return f"labels sha256:{digest.hexdigest()[:16]}"
+
+
+def check_init_labels(init: Any, n: int, n_classes: int) -> np.ndarray:
+    """A labeling ``init`` of the n fit rows as int64 (n,) with ids in 0..n_classes-1, or
+    ValueError naming the problem."""
+    labels = np.asarray(init)
+    if labels.shape != (n,) or labels.dtype.kind not in "iu":
+        raise ValueError(f"init as a labeling must be integers of shape ({n},) (one class id "
+                         f"per row of phi1), got {labels.dtype} {labels.shape}")
+    if labels.min() < 0 or labels.max() >= n_classes:
+        raise ValueError(f"init labels must be class ids in 0..{n_classes - 1}, got "
+                         f"{labels.min()}..{labels.max()}")
+    return labels.astype(np.int64)
 
 
 def check_prior(prior: Any, n_classes: int | None = None) -> str | tuple[float, ...]:
@@ -55,7 +79,9 @@ def check_params(params: dict[str, Any]) -> None:
         "logit_scale": (params["logit_scale"] > 0, "> 0"),
         "split_pool": (int(params["split_pool"]) >= 0, ">= 0"),
         "outer_loss": (params["outer_loss"] in OUTER_LOSSES, f"one of {OUTER_LOSSES}"),
-        "init": (params["init"] in INITS, f"one of {INITS}"),
+        "init": (not isinstance(params["init"], str) or params["init"] in INITS,
+                 f"one of {INITS} or a labeling of phi1's rows"),
+        "size_floor": (0 <= params["size_floor"] < 1, ">= 0 and < 1"),
         "inner": (params["inner"] in INNER_SOLVERS, f"one of {INNER_SOLVERS}"),
     }
     tau_end = params["tau_end"]

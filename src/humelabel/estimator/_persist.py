@@ -13,6 +13,7 @@ from ..core.device import resolve_device
 from ..core.search import ANNEAL_STEPS, ANNEAL_TAU_FACTOR
 from ..io import InputError
 from ..io.rundir import load_model_file, save_model_bytes
+from ._params import describe_init
 
 
 def final_tau(params: dict[str, Any]) -> float:
@@ -41,7 +42,8 @@ def model_bytes(est: Any) -> bytes:
         tensors[f"phi2_center_{i}"] = np.asarray(center, dtype=np.float32)
     metadata = {
         "format": "humelabel", "humelabel_version": __version__,
-        "params": json.dumps(est.get_params(), sort_keys=True),
+        "params": json.dumps({**est.get_params(), "init": describe_init(est.init)},
+                             sort_keys=True),
         "resolved": json.dumps(est.params_, sort_keys=True),
         "seed": str(est.seed_), "n_spaces": str(len(centers)), "multi_space": str(multi),
         "normalize": json.dumps(bool(est.normalize)), "phi2_scaling": est.phi2_scaling,

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..analysis.metrics import evaluate
 from ..core.presets import resolve
-from ..estimator import HUME
+from ..estimator import HUME, describe_init
 from ..io import (
     InputError,
     atomic_output_dir,
@@ -34,7 +34,8 @@ from ..io import (
 from ..io.rundir import CONFIG, HISTORY, LABELS, METRICS, MODEL, jsonl, provenance, read_run
 
 __all__ = ["DIAGNOSE_SPLITS", "FitInputs", "FitSettings", "RunFiles", "array_record", "difference",
-           "existing_run", "expected_signature", "fit_one", "signature", "write_run"]
+           "existing_run", "expected_signature", "fit_one", "recorded", "signature",
+           "write_run"]
 
 #: Number of seeded splits used by ``diagnose`` to score the found and the true labeling.
 DIAGNOSE_SPLITS = 20
@@ -153,13 +154,19 @@ def fit_one(settings: FitSettings, inputs: FitInputs, seed: int, *, verbose: boo
     config = {
         **provenance(settings.argv, "fit"),
         "k": settings.k, "preset": settings.preset, "hyperparameters": est.params_,
-        "overrides": hyper, "seed": est.seed_, "device": str(est.device_),
+        "overrides": recorded(hyper), "seed": est.seed_, "device": str(est.device_),
         "device_requested": settings.device, "device_name": _device_name(est),
         "normalize": settings.normalize, "phi2_scaling": settings.phi2_scaling,
         "mode": "inductive" if inputs.inductive else "transductive",
         "diagnose": settings.diagnose, "inputs": inputs.files, "fit_seconds": fit_s,
     }
     return est, metrics, config
+
+
+def recorded(hyper: dict[str, Any]) -> dict[str, Any]:
+    """Hyperparameters as a run records them: an ``init`` labeling by its digest
+    (:func:`humelabel.estimator.describe_init`)."""
+    return {**hyper, "init": describe_init(hyper["init"])} if "init" in hyper else dict(hyper)
 
 
 @dataclass
@@ -217,6 +224,8 @@ def signature(config: dict[str, Any]) -> dict[str, Any]:
     """
     inputs = config.get("inputs") or {}
     hyper = config.get("hyperparameters")
+    if isinstance(hyper, dict):  # runs made before size_floor existed had none
+        hyper = {"size_floor": 0.0, **hyper}
     return json.loads(json.dumps(to_jsonable({
         "k": config.get("k"),
         "hyperparameters": hyper if isinstance(hyper, dict) else {},
@@ -232,7 +241,7 @@ def signature(config: dict[str, Any]) -> dict[str, Any]:
 def expected_signature(settings: FitSettings, inputs: FitInputs, seed: int,
                        overrides: dict[str, Any]) -> dict[str, Any]:
     """The signature a run of this command would record (see :func:`signature`)."""
-    hyper = resolve(settings.preset, {**inputs.overrides, **overrides})
+    hyper = recorded(resolve(settings.preset, {**inputs.overrides, **overrides}))
     hyper["subset_size"] = min(int(hyper["subset_size"]), inputs.phi1.shape[0])  # as HUME.fit
     return signature({
         "k": settings.k, "hyperparameters": hyper, "seed": seed,

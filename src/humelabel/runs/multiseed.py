@@ -27,6 +27,8 @@ import numpy as np
 
 from ..io.rundir import SELECT_CSV, provenance
 from . import ray_backend
+from .candidates import is_continuation, score_margin, starts
+from .continuation import continuation_tasks, remembered
 from .ensemble import Ensemble, combine_labelings
 from .fitting import FitInputs, FitSettings, existing_run
 from .outputs import (
@@ -238,6 +240,9 @@ def fit_seeds(
             (:func:`humelabel.runs.select.pick_per_seed`): an
             object with ``score_many(labelings) -> list[float]``, e.g. a fitted
             :class:`humelabel.runs.learnability.LearnabilityScorer` (``humelabel run``).
+            A continuation configuration of the grid
+            (:func:`humelabel.runs.candidates.is_continuation`, needs it) is fitted after the
+            others, started from its seed's best-scoring uniform-prior run.
         score: the generalization score's settings; files: input records for config.json
             (default: checksums of the arrays); argv: the command, for provenance;
             protect: files the outputs must never replace; progress: called with messages.
@@ -250,6 +255,13 @@ def fit_seeds(
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "ray":
         ray_backend.import_ray()  # before any work: the one-line error when it is missing
+    if any(is_continuation(c) for c in grid or []):
+        if select_scorer is None:
+            raise ValueError("a continuation candidate needs select_scorer: it starts from "
+                             "the run that scores best")
+        if not starts(grid or []):
+            raise ValueError("a continuation candidate needs a uniform-prior candidate to "
+                             "start from")
     score = score or ScoreOptions()
     inputs = FitInputs(phi1=phi1, phi2=phi2, phi1_eval=phi1_eval, phi2_eval=phi2_eval,
                        truth=truth, files=dict(files or {}), overrides=dict(overrides or {}))
@@ -267,6 +279,8 @@ def fit_seeds(
     needs_scores = not ((grid is None and len(runs) == 1) or select_scorer is not None)
     tasks: list[Task] = []
     for run in runs:  # which runs exist already, and do they match? (before any work)
+        if is_continuation(run.overrides):  # its start is known after the others' fits
+            continue
         if run.run_dir is not None and run.run_dir.exists():
             found = existing_run(run.run_dir, settings, inputs, run.seed, run.overrides,
                                  n_eval, overwrite)
@@ -296,7 +310,7 @@ def fit_seeds(
     say(f"{len(runs)} runs: {sum(r.reused for r in runs)} finished earlier, "
         f"{sum(t.fit for t in tasks)} to fit, {where}")
     by_name = {run.name: run for run in runs}
-    done = [0]
+    done = [0, len(tasks)]
 
     def on_done(task: Task, result: dict[str, Any]) -> None:
         run = by_name[task.name]
@@ -304,7 +318,7 @@ def fit_seeds(
         done[0] += 1
         verb = "fitted" if result["fitted"] else "scored"
         scored = "" if result["score"] is None else f", score {result['score']:.4f}"
-        say(f"[{done[0]}/{len(tasks)}] {task.name}: {verb} in {result['seconds']:.1f} s"
+        say(f"[{done[0]}/{done[1]}] {task.name}: {verb} in {result['seconds']:.1f} s"
             + scored)
 
     session = (ray_backend.connect(address) if backend == "ray" and (tasks or grid)
@@ -312,12 +326,22 @@ def fit_seeds(
     select_rows, selected, picks, ens = None, None, None, None
     with session:  # one Ray connection for the runs and the grid's combinations
         run_tasks(tasks, jobs, state, on_done, backend, address)
-        if grid is not None and select_scorer is not None:
+        score_many = None if select_scorer is None else remembered(select_scorer.score_many)
+        later = [] if score_many is None else continuation_tasks(
+            runs, seeds, score_many, lambda run: existing_run(
+                run.run_dir, settings, inputs, run.seed, run.overrides, n_eval, overwrite))
+        if later:
+            done[1] += len(later)
+            say(f"{len(later)} continuation runs to fit, each from its seed's best-scoring "
+                "uniform-prior run")
+            run_tasks(later, jobs, state, on_done, backend, address)
+        if grid is not None and score_many is not None:
             say(f"scoring {len(grid)} configurations x {len(seeds)} seeds with "
                 f"{type(select_scorer).__name__}")
             select_rows, picks, ens = pick_per_seed(
                 grid, {tag(c): [r.labels for r in runs if r.config_tag == tag(c)]
-                       for c in grid}, n_classes, select_scorer.score_many, seeds, truth)
+                       for c in grid}, n_classes, score_many, seeds, truth,
+                [score_margin(c) for c in grid])
             selected = picks[ens.reference]
         elif grid is not None:
             members = {tag(c): ([r.labels for r in runs if r.config_tag == tag(c)],

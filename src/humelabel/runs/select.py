@@ -39,7 +39,7 @@ SELECT_FACTORS = {"tau": (0.5, 1.0, 2.0), "entropy_weight": (0.5, 1.0, 2.0),
 #: (TREC's ABBR).
 MIN_CLUSTER_SHARE = 0.05
 _GRID_TAGS = {"tau": "tau", "entropy_weight": "ew", "outer_lr": "lr", "tau_end": "tauend",
-              "graph_neighbors": "graph"}
+              "graph_neighbors": "graph", "size_floor": "floor"}
 
 
 def grid(preset: str, overrides: dict[str, Any],
@@ -80,11 +80,11 @@ def _tag_value(value: float | str | None) -> str:
 
 def select_columns(configs: Sequence[dict[str, Any]], per_seed: bool = False) -> list[str]:
     """Columns of select.csv for ``configs``: the config's tag (and with ``per_seed`` the
-    seed), every hyperparameter that appears in them, then runs, score and selected (acc, nmi,
-    ari follow with truth)."""
+    seed), every hyperparameter that appears in them, then runs, score (with ``per_seed``: and
+    the margin it gives up), eligible and selected (acc, nmi, ari follow with truth)."""
     names = list(dict.fromkeys(name for config in configs for name in config))
-    return ["config", *(["seed"] if per_seed else []), *names, "runs", "score", "eligible",
-            "selected"]
+    return ["config", *(["seed"] if per_seed else []), *names, "runs", "score",
+            *(["margin"] if per_seed else []), "eligible", "selected"]
 
 
 def eligible(labels: np.ndarray, n_classes: int) -> bool:
@@ -129,22 +129,27 @@ def select(configs: Sequence[dict[str, float]], members: dict[str, tuple[list[np
 
 def _choose(configs: Sequence[dict[str, Any]], labelings: Sequence[np.ndarray],
             scores: Sequence[float], runs: Sequence[int], n_classes: int,
-            truth: np.ndarray | None, **fields: Any) -> list[dict[str, Any]]:
+            truth: np.ndarray | None, margins: Sequence[float] | None = None,
+            **fields: Any) -> list[dict[str, Any]]:
     """select.csv's rows for one labeling (n,) per configuration, with ``fields`` (e.g. the
-    seed) after the tag; the best-scoring admitted labeling's row (among all where none is
-    admitted; ties: the first) is marked selected."""
+    seed) after the tag; the admitted labeling with the best score less its margin (among all
+    where none is admitted; ties: the first) is marked selected."""
     rows = []
-    for config, labels, score, count in zip(configs, labelings, scores, runs, strict=True):
+    for i, (config, labels, score, count) in enumerate(zip(configs, labelings, scores, runs,
+                                                           strict=True)):
         row: dict[str, Any] = {"config": tag(config), **fields, **config, "runs": count,
-                               "score": float(score),
-                               "eligible": int(eligible(labels, n_classes)), "selected": 0}
+                               "score": float(score)}
+        if margins is not None:
+            row["margin"] = float(margins[i])
+        row.update(eligible=int(eligible(labels, n_classes)), selected=0)
         if truth is not None:
             metrics = evaluate(truth, labels)
             row.update(acc=metrics["acc"], nmi=metrics["nmi"], ari=metrics["ari"])
         rows.append(row)
     kept = [admitted(config, labels, n_classes)
             for config, labels in zip(configs, labelings, strict=True)]
-    best = max(range(len(rows)), key=lambda i: (kept[i], rows[i]["score"], -i))
+    best = max(range(len(rows)), key=lambda i: (kept[i], rows[i]["score"] - rows[i].get(
+        "margin", 0.0), -i))
     rows[best]["selected"] = 1
     return rows
 
@@ -182,13 +187,15 @@ def reference_scores(labelings: Sequence[np.ndarray], scores: ArrayLike) -> np.n
 
 def pick_per_seed(configs: Sequence[dict[str, Any]], members: dict[str, list[np.ndarray]],
                   n_classes: int, score_many: Callable[[list[np.ndarray]], list[float]],
-                  seeds: Sequence[int], truth: np.ndarray | None = None
+                  seeds: Sequence[int], truth: np.ndarray | None = None,
+                  margins: Sequence[float] | None = None
                   ) -> tuple[list[dict[str, Any]], list[str], Ensemble]:
     """Per seed the best-scoring admitted configuration's run, then the picks voted around
     the one :func:`reference_scores` ranks first.
 
     ``members[tag]`` holds that configuration's labelings (each (n,)), one per seed in the
-    order of ``seeds``; ``score_many`` scores labelings (higher is better). Returns
+    order of ``seeds``; ``score_many`` scores labelings (higher is better); ``margins`` (one
+    per configuration, default 0) are subtracted from their scores when they compete. Returns
     select.csv's rows (one per configuration and seed), the configuration tag picked for each
     seed, and the vote (its ``scores``: the picks' :func:`reference_scores`).
     """
@@ -199,7 +206,8 @@ def pick_per_seed(configs: Sequence[dict[str, Any]], members: dict[str, list[np.
     for s, seed in enumerate(seeds):
         seed_rows = _choose(configs, [members[name][s] for name in names],
                             [values[c * len(seeds) + s] for c in range(len(names))],
-                            [1] * len(names), n_classes, truth, seed=seed)
+                            [1] * len(names), n_classes, truth,
+                            [0.0] * len(names) if margins is None else margins, seed=seed)
         picks.append(next(row["config"] for row in seed_rows if row["selected"]))
         rows.extend(seed_rows)
     chosen = [members[name][s] for s, name in enumerate(picks)]

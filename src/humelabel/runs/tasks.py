@@ -19,7 +19,7 @@ import numpy as np
 
 from ..io.rundir import LABELS
 from . import ray_backend
-from .fitting import RunFiles, fit_one
+from .fitting import RunFiles, fit_one, recorded
 from .jobs import execute
 from .scoring import score_record, write_score
 
@@ -56,7 +56,7 @@ def compute_task(task: Task, state: dict[str, Any]) -> dict[str, Any]:
         labels = np.asarray(est.labels_, dtype=np.int64)
         if task.run_dir is not None:
             config["part_of"] = {"out": state["out"], "seed": task.seed,
-                                 "grid_overrides": task.overrides}
+                                 "grid_overrides": recorded(task.overrides)}
             files = RunFiles.of(est, config, metrics)
     elif task.labels is not None:
         labels = task.labels
