@@ -59,6 +59,9 @@ _HYPERPARAMETER_HELP = {
     "prior": "class-proportion term: uniform (Eq. 7 entropy bonus), ratio (generalization / "
              "entropy: allows imbalanced classes), or FILE of k known class proportions "
              "(.npy, .json list, or numbers in text; + entropy_weight x KL to them)",
+    "size_floor": "a floor on cluster size, as a share f of the mean: adds sum_c relu(f/k - "
+                  "share_c) / (f/k) to the objective, no pull to equal sizes (0: off; meant "
+                  "with --prior ratio)",
     "graph_neighbors": "add phi1's N-nearest-neighbour graph (its spectral embedding) as a "
                        "phi2 space, so the labeling must also follow phi1's neighbourhoods "
                        "(default: off)",

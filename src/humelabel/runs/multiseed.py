@@ -295,6 +295,14 @@ def fit_seeds(
     # Longest first, so that the others fill the remaining workers: a fit with phi1's graph
     # view solves two inner problems per split (about twice a plain fit).
     tasks.sort(key=lambda t: not (t.fit and t.overrides.get("graph_neighbors") is not None))
+    # With a continuation the first round fits only its starts; the other candidates share
+    # the second round with it, so that no worker idles while it waits for its start.
+    deferred: list[Task] = []
+    if any(is_continuation(c) for c in grid or []):
+        first = {tag(grid[i]) for i in starts(grid)} if grid else set()
+        second = {r.name for r in runs if r.config_tag not in first}
+        deferred = [t for t in tasks if t.name in second]
+        tasks = [t for t in tasks if t.name not in second]
     if out_path is not None:
         (out_path / ("grid" if grid is not None else "runs")).mkdir(parents=True,
                                                                      exist_ok=True)
@@ -311,6 +319,7 @@ def fit_seeds(
         f"{sum(t.fit for t in tasks)} to fit, {where}")
     by_name = {run.name: run for run in runs}
     done = [0, len(tasks)]
+    score_many = None if select_scorer is None else remembered(select_scorer.score_many)
 
     def on_done(task: Task, result: dict[str, Any]) -> None:
         run = by_name[task.name]
@@ -326,15 +335,14 @@ def fit_seeds(
     select_rows, selected, picks, ens = None, None, None, None
     with session:  # one Ray connection for the runs and the grid's combinations
         run_tasks(tasks, jobs, state, on_done, backend, address)
-        score_many = None if select_scorer is None else remembered(select_scorer.score_many)
         later = [] if score_many is None else continuation_tasks(
             runs, seeds, score_many, lambda run: existing_run(
                 run.run_dir, settings, inputs, run.seed, run.overrides, n_eval, overwrite))
-        if later:
-            done[1] += len(later)
+        if later or deferred:
+            done[1] += len(later) + len(deferred)
             say(f"{len(later)} continuation runs to fit, each from its seed's best-scoring "
-                "uniform-prior run")
-            run_tasks(later, jobs, state, on_done, backend, address)
+                f"uniform-prior run, beside {len(deferred)} more")
+            run_tasks([*later, *deferred], jobs, state, on_done, backend, address)
         if grid is not None and score_many is not None:
             say(f"scoring {len(grid)} configurations x {len(seeds)} seeds with "
                 f"{type(select_scorer).__name__}")
