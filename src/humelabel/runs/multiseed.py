@@ -255,11 +255,12 @@ def fit_seeds(
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "ray":
         ray_backend.import_ray()  # before any work: the one-line error when it is missing
-    if any(is_continuation(c) for c in grid or []):
+    continuing = grid is not None and any(is_continuation(c) for c in grid)
+    if continuing:
         if select_scorer is None:
             raise ValueError("a continuation candidate needs select_scorer: it starts from "
                              "the run that scores best")
-        if not starts(grid or []):
+        if not starts(grid):
             raise ValueError("a continuation candidate needs a uniform-prior candidate to "
                              "start from")
     score = score or ScoreOptions()
@@ -298,8 +299,8 @@ def fit_seeds(
     # With a continuation the first round fits only its starts; the other candidates share
     # the second round with it, so that no worker idles while it waits for its start.
     deferred: list[Task] = []
-    if any(is_continuation(c) for c in grid or []):
-        first = {tag(grid[i]) for i in starts(grid)} if grid else set()
+    if continuing:
+        first = {tag(grid[i]) for i in starts(grid)}
         second = {r.name for r in runs if r.config_tag not in first}
         deferred = [t for t in tasks if t.name in second]
         tasks = [t for t in tasks if t.name not in second]
