@@ -256,3 +256,39 @@ def test_a_continuation_starts_from_its_seeds_best_uniform_run(tmp_path: Path) -
     np.testing.assert_array_equal(again.labels_, result.labels_)
     with pytest.raises(ValueError, match="needs select_scorer"):
         fit_seeds(phi1, phi2, K, [0], overrides=TINY_HYPER, grid=grid)
+
+
+def test_both_rounds_of_a_continuation_share_one_pool(tmp_path: Path, monkeypatch) -> None:
+    import humelabel.runs.multiseed as multiseed
+    import humelabel.runs.tasks as tasks
+    from humelabel.runs.candidates import CONTINUE
+    from humelabel.runs.jobs import Workers
+
+    opened = []
+
+    class Counted(Workers):
+        def __enter__(self):
+            opened.append(self.jobs)
+            return super().__enter__()
+
+    def no_new_pool(*args, **kwargs):
+        raise AssertionError("a round started a pool of its own")
+
+    rng = np.random.default_rng(0)
+    phi1, phi2 = rng.normal(size=(60, D1)), rng.normal(size=(60, D2))
+    grid = [{"tau_end": None}, {"tau_end": 0.05}, {"prior": "ratio"},
+            {"prior": "ratio", "size_floor": 0.2, "init": CONTINUE}]
+
+    class First:
+        def score_many(self, labelings):
+            return [1.0 - 0.01 * i for i in range(len(labelings))]
+
+    here = fit_seeds(phi1, phi2, K, [0], overrides=TINY_HYPER, grid=grid,
+                     select_scorer=First(), jobs=1)
+    monkeypatch.setattr(multiseed, "Workers", Counted)
+    monkeypatch.setattr(tasks, "execute", no_new_pool)
+    pooled = fit_seeds(phi1, phi2, K, [0], overrides=TINY_HYPER, grid=grid,
+                       select_scorer=First(), jobs=2, out=tmp_path / "out")
+    assert opened == [2]  # rounds: the two starts, then the continuation and the ratio run
+    for one, other in zip(here.all_runs, pooled.all_runs, strict=True):
+        np.testing.assert_array_equal(one.labels, other.labels)

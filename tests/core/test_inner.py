@@ -79,21 +79,34 @@ def test_ridge_matches_scikit_learn(n_tr, dim):
     np.testing.assert_allclose(got.numpy(), reference, atol=1e-9)
 
 
-def test_ridge_cached_operator_and_gather_paths_agree():
+@pytest.mark.parametrize("dim, factored", [(10, True), (80, False)])
+def test_ridge_cached_operator_and_gather_paths_agree(dim, factored):
+    # 200 training and 100 test rows: M's factors cost 300 d multiplications per class
+    # against M's 20,000, so d = 10 caches the factors and d = 80 caches M (FACTOR_GAIN 2).
     g = torch.Generator().manual_seed(0)
-    phi2 = torch.randn(300, 10, generator=g, dtype=torch.float64)
+    phi2 = torch.randn(300, dim, generator=g, dtype=torch.float64)
     y = torch.softmax(torch.randn(200, 4, generator=g, dtype=torch.float64), 1)
     tr, te = _split(200, 100)
-    fresh = Ridge(1.0).fit_predict(phi2, tr, te, y, g)
+    assert Ridge.factored(200, 100, dim) is factored
+    weights = torch.randn(100, 4, generator=g, dtype=torch.float64)
+
+    def with_grad(solver, **kwargs):
+        labels = y.clone().requires_grad_(True)
+        out = solver.fit_predict(phi2, tr, te, labels, g, **kwargs)
+        (out * weights).sum().backward()
+        return out.detach(), labels.grad
+
+    fresh = with_grad(Ridge(1.0))
     cached = Ridge(1.0)
-    first = cached.fit_predict(phi2, tr, te, y, g, split_id=0)
-    again = cached.fit_predict(phi2, tr, te, y, g, split_id=0)
-    assert 0 in cached._operators
+    first = with_grad(cached, split_id=0)
+    again = with_grad(cached, split_id=0)
+    assert isinstance(cached._operators[0], tuple) is factored
     over_budget = Ridge(1.0, cache_bytes=0)
-    gathered = over_budget.fit_predict(phi2, tr, te, y, g, split_id=0)
+    gathered = with_grad(over_budget, split_id=0)
     assert not over_budget._operators and 0 in over_budget._inverses
     for other in (first, again, gathered):
-        torch.testing.assert_close(other, fresh)
+        torch.testing.assert_close(other[0], fresh[0])
+        torch.testing.assert_close(other[1], fresh[1])
 
 
 def test_random_init_per_split_differs_fixed_does_not():

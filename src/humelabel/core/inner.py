@@ -195,6 +195,15 @@ class _UnrolledSteps(torch.autograd.Function):
         return grad_y.sum(1) if ctx.needs_input_grad[0] else None, *([None] * 6)
 
 
+#: How many times fewer multiplications M's factors must cost than M before the ridge
+#: solver caches them instead (:meth:`Ridge.factored`). Measured per outer step, forward and
+#: backward, 32 splits of 4,500 / 500 rows, k = 20, one thread: the factors run 12x / 3.9x /
+#: 1.75x / 1.2x faster at d = 40 / 100 / 200 / 300, and they sum in another order (results
+#: equal to float rounding, not bit for bit). At 2 the 300-d TF-IDF view of ``run`` keeps M
+#: (a 1.2x gain would change every fit's rounding), phi1's graph view takes the factors.
+FACTOR_GAIN = 2
+
+
 class Ridge(InnerSolver):
     """Ridge regression with bias on soft labels, in closed form (the fast solver).
 
@@ -209,7 +218,11 @@ class Ridge(InnerSolver):
     gradients, so the hypergradient is exact. For a pooled split (``split_id`` given) M
     (m' x m) is computed once in float64 and cached, while the cache stays under
     ``cache_bytes``; an outer step then costs one product with M per split, independent of n
-    and d. Past the budget the solver caches only mu and the d x d inverse and gathers rows.
+    and d. Where d is small against the split (:data:`FACTOR_GAIN`), M's two factors
+    A = (X_te - mu) (Xc^T Xc + lambda I)^-1 (m' x d) and Xc (m x d) are cached instead:
+    ``A (Xc^T (Y - mean(Y)))`` costs d (m + m') k multiplications against m' m k (phi1's
+    40-d graph view on splits of 4,500 / 500 rows: 12x fewer, measured 12x faster).
+    Past the budget the solver caches only mu and the d x d inverse and gathers rows.
     """
 
     name = "ridge"
@@ -218,12 +231,25 @@ class Ridge(InnerSolver):
     def __init__(self, alpha: float, cache_bytes: int = 1 << 30):
         self.alpha = alpha
         self.cache_bytes = cache_bytes
-        self._operators: dict[int, Tensor] = {}
+        self._operators: dict[int, Tensor | tuple[Tensor, Tensor]] = {}
         self._inverses: dict[int, tuple[Tensor, Tensor]] = {}
         self._cached_bytes = 0
 
     def reset(self, dim: int, n_classes: int, generator: torch.Generator) -> None:
         self._operators, self._inverses, self._cached_bytes = {}, {}, 0
+
+    @staticmethod
+    def factored(m: int, m_test: int, d: int) -> bool:
+        """Whether a split of m training and m_test test rows in d dimensions caches M's
+        factors rather than M (:data:`FACTOR_GAIN`)."""
+        return FACTOR_GAIN * d * (m + m_test) <= m * m_test
+
+    def _factors(self, x_tr: Tensor, x_te: Tensor) -> tuple[Tensor, Tensor]:
+        """M's factors (A (m' x d), Xc (m x d)), M = A Xc^T, in x_tr's dtype (primal form)."""
+        mu = x_tr.mean(dim=0)
+        xc = x_tr - mu
+        a = ((x_te - mu).to(torch.float64) @ self._inverse(xc)).to(x_tr.dtype)
+        return a, xc
 
     def _inverse(self, xc: Tensor) -> Tensor:
         """(Xc^T Xc + lambda I)^-1 (d, d) in float64 for centred Xc (m, d)."""
@@ -257,11 +283,17 @@ class Ridge(InnerSolver):
         y_mean = y_tr.mean(dim=0)
         op = self._operators.get(split_id) if split_id is not None else None
         if op is None and split_id is not None and split_id not in self._inverses:
-            size = train_idx.numel() * test_idx.numel() * 4  # float32 operator
+            m, m_test, d = train_idx.numel(), test_idx.numel(), phi2.shape[1]
+            factored = self.factored(m, m_test, d)
+            size = ((m + m_test) * d if factored else m * m_test) * 4  # float32
             if self._cached_bytes + size <= self.cache_bytes:
-                op = self._operator(gather_rows(phi2, train_idx), gather_rows(phi2, test_idx))
+                x_tr, x_te = gather_rows(phi2, train_idx), gather_rows(phi2, test_idx)
+                op = self._factors(x_tr, x_te) if factored else self._operator(x_tr, x_te)
                 self._operators[split_id] = op
                 self._cached_bytes += size
+        if isinstance(op, tuple):
+            a, xc = op
+            return a @ (xc.T @ (y_tr - y_mean)) + y_mean
         if op is not None:
             return op @ (y_tr - y_mean) + y_mean
         x_tr, x_te = gather_rows(phi2, train_idx), gather_rows(phi2, test_idx)

@@ -20,7 +20,7 @@ import numpy as np
 from ..io.rundir import LABELS
 from . import ray_backend
 from .fitting import RunFiles, fit_one, recorded
-from .jobs import execute
+from .jobs import Workers, execute
 from .scoring import score_record, write_score
 
 __all__ = ["BACKENDS", "Task", "commit_task", "compute_task", "do_task", "run_tasks"]
@@ -93,11 +93,14 @@ def do_task(task: Task, state: dict[str, Any]) -> dict[str, Any]:
 
 def run_tasks(tasks: Sequence[Task], jobs: int, state: dict[str, Any],
               on_done: Callable[[Task, dict[str, Any]], None], backend: str = "local",
-              address: str | None = None) -> None:
-    """Run ``tasks`` with ``backend``: ``local`` (:func:`humelabel.runs.jobs.execute`, each
-    worker writes its outputs) or ``ray`` (:func:`humelabel.runs.ray_backend.execute`, this
-    process writes each task's outputs as its result arrives); then ``on_done``."""
-    if backend == "local":
+              address: str | None = None, workers: Workers | None = None) -> None:
+    """Run ``tasks`` with ``backend``: ``local`` (:func:`humelabel.runs.jobs.execute`, or the
+    open pool ``workers`` (started with ``state``) when given; each worker writes its
+    outputs) or ``ray`` (:func:`humelabel.runs.ray_backend.execute`, this process writes each
+    task's outputs as its result arrives); then ``on_done``."""
+    if backend == "local" and workers is not None:
+        workers.run(do_task, tasks, on_done)
+    elif backend == "local":
         execute(do_task, tasks, jobs, state, on_done)
     elif backend == "ray":
         ray_backend.execute(compute_task, tasks, jobs, state,
