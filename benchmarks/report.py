@@ -81,6 +81,7 @@ from humelabel.runs.ensemble import GeneralizationScorer, combine_labelings  # n
 from humelabel.runs.learnability import LearnabilityScorer  # noqa: E402
 from humelabel.runs.refine import label_confidence, refine_labels  # noqa: E402
 from humelabel.runs.reliable import (  # noqa: E402
+    candidate_agreement,
     neighbor_agreement,
     plurality_ceiling,
     reliable_accuracy,
@@ -175,9 +176,10 @@ def hume(name: str, seeds: list[int], figure: Path) -> dict[str, dict[str, Any]]
     s1, s2 = spaces(name)
     schedule: dict[str, Any] = {}
     if AUTO:
-        runs, combined, score_seconds, schedule = auto_schedule(name, seeds)
+        runs, combined, score_seconds, schedule, fitted = auto_schedule(name, seeds)
     else:
         runs = [hume_run(name, s1, s2, seed, overrides=OVERRIDES) for seed in seeds]
+        fitted = []  # no candidates: the reliable samples' candidate filter is run's
         start = time.perf_counter()
         scorer = GeneralizationScorer().fit(load_space(name, s2))
         scores = [scorer.score(labels) for _, labels in runs]
@@ -198,11 +200,18 @@ def hume(name: str, seeds: list[int], figure: Path) -> dict[str, dict[str, Any]]
     neigh, dist = neighbor_agreement(both[0], combined.labels)
     reliable = {}
     confidence = label_confidence(both, combined.labels)
+    # run --seeds --reliable: every candidate run of every seed must mostly agree.
+    agree = (candidate_agreement(fitted, combined.labels, int(y.max()) + 1)
+             if len(seeds) > 1 and fitted else None)
     for per_class in RELIABLE:
-        for tag, conf in (("", None), ("+confidence", confidence)):
+        for tag, conf, candidates in (("", None, None), ("+confidence", confidence, None),
+                                      ("+candidates", confidence, agree)):
+            if tag == "+candidates" and candidates is None:
+                continue
             picked = select_reliable(combined.labels, combined.agreement, neigh, per_class,
                                      mean_distance=dist, confidence=conf,
-                                     n_classes=int(y.max()) + 1)
+                                     n_classes=int(y.max()) + 1,
+                                     candidate_agreement=candidates)
             reliable[f"reliable@{per_class}{tag}"] = reliable_accuracy(y, combined.labels,
                                                                        picked)
     return {
@@ -226,11 +235,12 @@ def hume(name: str, seeds: list[int], figure: Path) -> dict[str, dict[str, Any]]
 
 
 def auto_schedule(name: str, seeds: list[int]) -> tuple[
-        list[tuple[dict[str, Any], Any]], Any, float, dict[str, Any]]:
+        list[tuple[dict[str, Any], Any]], Any, float, dict[str, Any], list[Any]]:
     """``run``'s default: per seed the candidate run the learnability score prefers (its
     time_s: every candidate's fit and the scoring); the combination: those picks voted
     (humelabel.runs.select.pick_per_seed, as ``run --seeds``). Returns (the picked run of
-    each seed, the combination, the seconds of scoring and voting, a record of the picks)."""
+    each seed, the combination, the seconds of scoring and voting, a record of the picks,
+    every candidate run's labels (as ``run --reliable`` asks them to agree))."""
     y = truth(name)
     s1, s2 = spaces(name)
     k = int(y.max()) + 1
@@ -267,7 +277,8 @@ def auto_schedule(name: str, seeds: list[int]) -> tuple[
     return (picked, combined, 0.0,
             {"per_seed": records, "combination": {
                 "reference_scores": combined.scores.tolist(),
-                "reference_seed": seeds[combined.reference]}})
+                "reference_seed": seeds[combined.reference]}},
+            [labels for runs in candidates for _, labels in runs])
 
 
 def cell(record: dict[str, Any]) -> str:
@@ -321,8 +332,12 @@ def main() -> None:
         rows.append(f"| {method} | " + " | ".join(cell(results[name][method])
                                                   for name in args.datasets) + " |")
     for per_class in RELIABLE:
-        for tag, title in (("", ""), ("+confidence", ", ranked by confidence")):
+        for tag, title in (("", ""), ("+confidence", ", ranked by confidence"),
+                           ("+candidates", ", ranked by confidence, 90% of all runs agreeing "
+                            "(`run --seeds`)")):
             key = f"reliable@{per_class}{tag}"
+            if any(key not in results[name] for name in args.datasets):
+                continue
             rows.append(f"| reliable samples, {per_class} per class{title} (% correct) | "
                         + " | ".join(f"{100 * results[name][key]['accuracy']:.1f} "
                                      f"(n {results[name][key]['n']})"
@@ -356,7 +371,10 @@ def main() -> None:
         f"Refined: cross-fitted logistic regression over {{phi1, phi2}} (humelabel.runs."
         f"refine; `run --refine`). Reliable samples: from the combination, neighbours in "
         f"phi1; equal agreement ranked by density, or by the cross-fitted confidence over "
-        f"both spaces (`reliable --confidence-spaces`); ceiling: the share of clusters whose most "
+        f"both spaces (`reliable --confidence-spaces`), and of those only points that "
+        f"90% of every candidate run of every seed give their label (`run --seeds "
+        f"--reliable`, humelabel.runs.reliable.candidate_agreement); ceiling: the share of "
+        f"clusters whose most "
         f"common class is the one the matching gives them (humelabel.runs.reliable."
         f"plurality_ceiling). Objective: Eq. 7 (lower is better) "
         f"on the same 10 splits for found and truth; rho: Pearson of the objective with "

@@ -391,6 +391,8 @@ def test_run_truth_column_and_seeds(tmp_path: Path, capsys: pytest.CaptureFixtur
 
     # --reliable N: reliable.csv of the combination, the same rows as humelabel reliable with
     # phi1's neighbours and both spaces' confidence writes; reliable.json has the accuracy.
+    # (With two seeds and no candidates, 90% of the fitted runs means both seeds, as the run
+    # agreement's strict majority does.)
     run_cli([*argv, "--reliable", "3", "--overwrite"], capsys)
     files = [s["file"] for s in config["spaces"]]
     run_cli(["reliable", "--runs", out, "--phi", files[0], "--per-class", "3",
@@ -399,6 +401,7 @@ def test_run_truth_column_and_seeds(tmp_path: Path, capsys: pytest.CaptureFixtur
     summary = json.loads((out / "reliable.json").read_text())
     assert summary["n"] == len((out / "reliable.csv").read_text().splitlines()) - 1 <= 9
     assert 0 <= summary["accuracy"] <= 1
+    assert summary["candidate_agreement"] == {"runs": 2, "min": 0.9}
     np.testing.assert_array_equal(np.load(out / "labels.npy"), before)
 
     # --tau-end: the opt-in schedule reaches every run (recorded) and ends at that tau.

@@ -7,7 +7,9 @@ import pytest
 
 from humelabel.runs.refine import label_confidence
 from humelabel.runs.reliable import (
+    MIN_CANDIDATE_AGREEMENT,
     RELIABLE_COLUMNS,
+    candidate_agreement,
     neighbor_agreement,
     plurality_ceiling,
     reliable_accuracy,
@@ -56,6 +58,36 @@ def test_selection_counts_order_and_thresholds() -> None:
     np.testing.assert_array_equal(picked.counts, [2, 3, 0])
     with pytest.raises(ValueError, match="per_class"):
         select_reliable(labels, runs, neigh, 0)
+
+
+def test_candidate_agreement_renames_each_run_onto_the_labels() -> None:
+    labels = np.array([0, 0, 1, 1, 2])
+    renamed = np.array([1, 1, 2, 2, 0])  # the same labeling in other ids
+    one_off = np.array([0, 1, 1, 1, 2])
+    np.testing.assert_allclose(candidate_agreement([renamed, one_off], labels),
+                               [1.0, 0.5, 1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="shape"):
+        candidate_agreement([labels[:3]], labels)
+    with pytest.raises(ValueError, match="at least one"):
+        candidate_agreement([], labels)
+
+
+def test_candidate_agreement_filters_and_does_not_rank() -> None:
+    labels = np.zeros(4, dtype=np.int64)
+    full = np.ones(4)
+    confidence = np.array([0.9, 0.8, 0.7, 0.6])
+    candidates = np.array([0.85, 1.0, 0.9, 0.95])
+    picked = select_reliable(labels, full, full, 4, confidence=confidence,
+                             candidate_agreement=candidates)
+    # point 0 is below MIN_CANDIDATE_AGREEMENT (0.9 itself passes); the rest keep their order.
+    assert MIN_CANDIDATE_AGREEMENT == 0.9
+    np.testing.assert_array_equal(picked.indices, [1, 2, 3])
+    np.testing.assert_array_equal(picked.eligible, [3])
+    picked = select_reliable(labels, full, full, 4, confidence=confidence,
+                             candidate_agreement=candidates, min_candidate_agreement=0.96)
+    np.testing.assert_array_equal(picked.indices, [1])
+    with pytest.raises(ValueError, match="candidate_agreement"):
+        select_reliable(labels, full, full, 1, candidate_agreement=np.ones(3))
 
 
 def test_confidence_breaks_ties_before_distance() -> None:

@@ -30,9 +30,11 @@ from ..io import (
 from ..io.rundir import provenance
 from ..runs.outputs import csv_text
 from ..runs.reliable import (
+    MIN_CANDIDATE_AGREEMENT,
     NEIGHBORS,
     RELIABLE_COLUMNS,
     ReliableSamples,
+    candidate_agreement,
     reliable_accuracy,
     reliable_rows,
     reliable_samples,
@@ -164,17 +166,22 @@ def _cmd_reliable(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def reliable_outputs(labels: np.ndarray, agreement: np.ndarray, spaces: Sequence[np.ndarray],
-                     per_class: int, k: int, truth: np.ndarray | None
-                     ) -> tuple[str, dict[str, Any], str]:
+                     per_class: int, k: int, truth: np.ndarray | None,
+                     fitted: Sequence[np.ndarray] = ()) -> tuple[str, dict[str, Any], str]:
     """``humelabel run --reliable``: (reliable.csv text, reliable.json summary, a line to
     print) of a combination's labels (n,) and agreement (n,): neighbours in the first of
-    ``spaces`` ((n, d_i) each), confidence over all of them."""
+    ``spaces`` ((n, d_i) each), confidence over all of them; with ``fitted`` (every run
+    fitted, each (n,)) only points that MIN_CANDIDATE_AGREEMENT of them give their label."""
+    candidates = candidate_agreement(fitted, labels, k) if len(fitted) else None
     picked, confidence = reliable_samples(labels, agreement, spaces[0], per_class,
-                                          spaces=spaces, n_classes=k)
+                                          spaces=spaces, n_classes=k,
+                                          candidate_agreement=candidates)
     summary: dict[str, Any] = {
         "per_class": per_class, "neighbors": NEIGHBORS, "normalize": True,
         "ranking": "run agreement + phi1 neighbour agreement, then the cross-fitted "
                    "confidence over both spaces, then density",
+        "candidate_agreement": (None if candidates is None else
+                                {"runs": len(fitted), "min": MIN_CANDIDATE_AGREEMENT}),
         **_picked_summary(picked, labels, truth)}
     _note_short(picked, per_class)
     line = f"reliable.csv: {summary['n']} points, up to {per_class} per cluster"

@@ -223,8 +223,11 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     reliable = None
     if args.reliable is not None:
         progress(args.quiet, f"picking up to {args.reliable} reliable points per cluster")
+        # With several seeds, every run fitted must mostly agree (runs.reliable; one seed's
+        # four candidates measured mixed as a filter).
+        fitted = ([run.labels for run in result.all_runs] if len(result.seeds) > 1 else [])
         reliable = reliable_outputs(result.labels_, result.agreement_, matrices, args.reliable,
-                                    args.k, truth)
+                                    args.k, truth, fitted)
     fit_info = {"preset": RUN_PRESET, "overrides": _overrides(args),
                 "candidates": (None if grid is None else
                                {"configs": grid, "selected": result.selected,

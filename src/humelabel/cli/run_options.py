@@ -120,7 +120,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         "combination whose label is very likely right, to start semi-supervised "
                         "learning (agreement of the runs and of 10 phi1 neighbours, then the "
                         "cross-fitted confidence over both spaces: humelabel reliable "
-                        "--confidence-spaces; docs/method.md, \"Reliable samples from run\")")
+                        "--confidence-spaces; with several seeds only points that 90%% of "
+                        "every run fitted agree on; docs/method.md, \"Reliable samples from "
+                        "run\", \"Reliable samples that every candidate agrees on\")")
     parser.add_argument("--top", type=positive_int, default=10, metavar="N",
                         help="typical members shown per cluster (default: %(default)s)")
     parser.add_argument("--cache-dir", metavar="DIR",

@@ -25,6 +25,13 @@ biomedical 73.8 -> 77.5 / 77.7 -> 80.0; on 16 combinations of sets it was not ch
 (median 0) and 15 per class by 0 to +43 (docs/method.md, "From many runs to one
 labeling"). The confidence over phi1 alone measured mixed (StackOverflow 98.8 -> 96.2 at 4
 per class), so the CLI asks for the spaces and uses none by default.
+
+With several seeds, ``humelabel run`` also asks every run it fitted (every candidate of every
+seed, not only the seeds' picks that were voted) to agree: a point is kept only where at least
+:data:`MIN_CANDIDATE_AGREEMENT` of them, renamed onto the vote, give it its label
+(:func:`candidate_agreement`). A cluster on which the candidates disagree is where the vote is
+least sure, and it gives fewer points or none. Measured on 32 sets, seeds 0-4, four candidates
+each (docs/method.md, "Reliable samples that every candidate agrees on").
 """
 
 from __future__ import annotations
@@ -38,14 +45,20 @@ from sklearn.neighbors import NearestNeighbors
 
 from ..analysis.metrics import hungarian_mapping
 from ..io import l2_normalize
+from .ensemble import alignment_map
 from .refine import label_confidence
 
-__all__ = ["NEIGHBORS", "RELIABLE_COLUMNS", "ReliableSamples", "neighbor_agreement",
+__all__ = ["MIN_CANDIDATE_AGREEMENT", "NEIGHBORS", "RELIABLE_COLUMNS", "ReliableSamples",
+           "candidate_agreement", "neighbor_agreement",
            "plurality_ceiling", "reliable_accuracy", "reliable_rows", "reliable_samples",
            "select_reliable"]
 
 #: Nearest neighbours whose labels a reliable point must mostly share (the default).
 NEIGHBORS = 10
+#: The share of every fitted run that must give a point its voted label (``run`` with several
+#: seeds, :func:`candidate_agreement`): 0.9, fixed on the 13 sets of candidate_choice.md and
+#: confirmed on 18 others (docs/method.md, "Reliable samples that every candidate agrees on").
+MIN_CANDIDATE_AGREEMENT = 0.9
 #: Columns of reliable.csv (``humelabel reliable``, ``humelabel run --reliable``).
 RELIABLE_COLUMNS = ["index", "label", "run_agreement", "neighbor_agreement", "confidence"]
 
@@ -101,6 +114,25 @@ class ReliableSamples:
     eligible: np.ndarray
 
 
+def candidate_agreement(labelings: Sequence[ArrayLike], labels: ArrayLike,
+                        n_classes: int | None = None) -> np.ndarray:
+    """(n,) float64: the fraction of ``labelings`` (R of them, each (n,)), each renamed onto
+    ``labels`` (n,) by the Hungarian alignment of :func:`humelabel.runs.ensemble.
+    alignment_map`, that give each point its label in ``labels``."""
+    lab = np.asarray(labels, dtype=np.int64)
+    if not len(labelings):
+        raise ValueError("need at least one labeling to agree with")
+    if n_classes is None:
+        n_classes = int(max(lab.max(), *(np.max(run) for run in labelings))) + 1
+    agree = np.zeros(lab.shape[0], dtype=np.float64)
+    for run in labelings:
+        run = np.asarray(run, dtype=np.int64)
+        if run.shape != lab.shape:
+            raise ValueError(f"every labeling must have shape {lab.shape}, got {run.shape}")
+        agree += alignment_map(run, lab, n_classes)[run] == lab
+    return agree / len(labelings)
+
+
 def select_reliable(
     labels: ArrayLike,
     run_agreement: ArrayLike,
@@ -112,9 +144,13 @@ def select_reliable(
     mean_distance: ArrayLike | None = None,
     confidence: ArrayLike | None = None,
     n_classes: int | None = None,
+    candidate_agreement: ArrayLike | None = None,
+    min_candidate_agreement: float = MIN_CANDIDATE_AGREEMENT,
 ) -> ReliableSamples:
     """Keep points with run and neighbour agreement strictly above the thresholds (default: a
-    strict majority), rank them within their label and keep the top ``per_class`` of each.
+    strict majority) and, when ``candidate_agreement`` (n,) is given, at least
+    ``min_candidate_agreement`` of it; rank them within their label and keep the top
+    ``per_class`` of each.
 
     Args:
         labels: (n,) voted labels in ``[0, n_classes)``.
@@ -134,10 +170,13 @@ def select_reliable(
             else np.asarray(mean_distance, dtype=np.float64))
     conf = (np.zeros(n) if confidence is None
             else np.asarray(confidence, dtype=np.float64))
+    cand = (np.ones(n) if candidate_agreement is None
+            else np.asarray(candidate_agreement, dtype=np.float64))
     if lab.ndim != 1 or lab.dtype.kind not in "iu":
         raise ValueError(f"labels must be 1-D integers, got shape {lab.shape}, {lab.dtype}")
     for name, arr in (("run_agreement", runs), ("neighbor_agreement", neigh),
-                      ("mean_distance", dist), ("confidence", conf)):
+                      ("mean_distance", dist), ("confidence", conf),
+                      ("candidate_agreement", cand)):
         if arr.shape != (n,):
             raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
     if per_class < 1:
@@ -148,6 +187,8 @@ def select_reliable(
         raise ValueError(f"labels must be in [0, {n_classes})")
     lab = lab.astype(np.int64)
     ok = (runs > min_run_agreement) & (neigh > min_neighbor_agreement)
+    if candidate_agreement is not None:
+        ok &= cand >= min_candidate_agreement
     # np.lexsort: the last key is the primary one. Within a label: higher agreement sum first,
     # then higher confidence, then smaller mean distance, then smaller index.
     order = np.lexsort((np.arange(n), dist, -conf, -(runs + neigh), lab))
@@ -166,19 +207,21 @@ def select_reliable(
 def reliable_samples(labels: np.ndarray, agreement: np.ndarray, phi: np.ndarray, per_class: int,
                      *, spaces: Sequence[np.ndarray] = (), n_neighbors: int = NEIGHBORS,
                      normalize: bool = True, min_run_agreement: float = 0.5,
-                     min_neighbor_agreement: float = 0.5, n_classes: int | None = None
+                     min_neighbor_agreement: float = 0.5, n_classes: int | None = None,
+                     candidate_agreement: np.ndarray | None = None
                      ) -> tuple[ReliableSamples, np.ndarray | None]:
     """The whole selection: neighbour agreement in ``phi`` (n, d), the cross-fitted confidence
     over ``spaces`` ((n, d_i) each; none: no confidence, density breaks ties), then
-    :func:`select_reliable`. ``labels`` (n,) and ``agreement`` (n,) are a combination's
-    (:class:`humelabel.runs.ensemble.Ensemble`). Returns the samples and the confidence (n,)
-    or None."""
+    :func:`select_reliable` (with ``candidate_agreement`` (n,), its filter). ``labels`` (n,)
+    and ``agreement`` (n,) are a combination's (:class:`humelabel.runs.ensemble.Ensemble`).
+    Returns the samples and the confidence (n,) or None."""
     neigh, dist = neighbor_agreement(phi, labels, n_neighbors, normalize=normalize)
     confidence = label_confidence(list(spaces), labels) if len(spaces) else None
     picked = select_reliable(labels, agreement, neigh, per_class,
                              min_run_agreement=min_run_agreement,
                              min_neighbor_agreement=min_neighbor_agreement,
-                             mean_distance=dist, confidence=confidence, n_classes=n_classes)
+                             mean_distance=dist, confidence=confidence, n_classes=n_classes,
+                             candidate_agreement=candidate_agreement)
     return picked, confidence
 
 
