@@ -200,7 +200,7 @@ def hume(name: str, seeds: list[int], figure: Path) -> dict[str, dict[str, Any]]
     neigh, dist = neighbor_agreement(both[0], combined.labels)
     reliable = {}
     confidence = label_confidence(both, combined.labels)
-    # run --seeds --reliable: every candidate run of every seed must mostly agree.
+    # run --seeds 0-4 --reliable-min-agreement 0.9: every candidate run of every seed.
     agree = (candidate_agreement(fitted, combined.labels, int(y.max()) + 1)
              if len(seeds) > 1 and fitted else None)
     for per_class in RELIABLE:
@@ -334,7 +334,7 @@ def main() -> None:
     for per_class in RELIABLE:
         for tag, title in (("", ""), ("+confidence", ", ranked by confidence"),
                            ("+candidates", ", ranked by confidence, 90% of all runs agreeing "
-                            "(`run --seeds`)")):
+                            "(`--reliable-min-agreement 0.9`)")):
             key = f"reliable@{per_class}{tag}"
             if any(key not in results[name] for name in args.datasets):
                 continue
@@ -372,8 +372,9 @@ def main() -> None:
         f"refine; `run --refine`). Reliable samples: from the combination, neighbours in "
         f"phi1; equal agreement ranked by density, or by the cross-fitted confidence over "
         f"both spaces (`reliable --confidence-spaces`), and of those only points that "
-        f"90% of every candidate run of every seed give their label (`run --seeds "
-        f"--reliable`, humelabel.runs.reliable.candidate_agreement); ceiling: the share of "
+        f"90% of every candidate run of every seed give their label (`run --seeds 0-4 "
+        f"--reliable N --reliable-min-agreement 0.9`, humelabel.runs.reliable."
+        f"candidate_agreement); ceiling: the share of "
         f"clusters whose most "
         f"common class is the one the matching gives them (humelabel.runs.reliable."
         f"plurality_ceiling). Objective: Eq. 7 (lower is better) "

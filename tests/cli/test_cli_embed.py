@@ -391,8 +391,6 @@ def test_run_truth_column_and_seeds(tmp_path: Path, capsys: pytest.CaptureFixtur
 
     # --reliable N: reliable.csv of the combination, the same rows as humelabel reliable with
     # phi1's neighbours and both spaces' confidence writes; reliable.json has the accuracy.
-    # (With two seeds and no candidates, 90% of the fitted runs means both seeds, as the run
-    # agreement's strict majority does.)
     run_cli([*argv, "--reliable", "3", "--overwrite"], capsys)
     files = [s["file"] for s in config["spaces"]]
     run_cli(["reliable", "--runs", out, "--phi", files[0], "--per-class", "3",
@@ -401,8 +399,20 @@ def test_run_truth_column_and_seeds(tmp_path: Path, capsys: pytest.CaptureFixtur
     summary = json.loads((out / "reliable.json").read_text())
     assert summary["n"] == len((out / "reliable.csv").read_text().splitlines()) - 1 <= 9
     assert 0 <= summary["accuracy"] <= 1
-    assert summary["candidate_agreement"] == {"runs": 2, "min": 0.9}
+    assert summary["candidate_agreement"] is None
     np.testing.assert_array_equal(np.load(out / "labels.npy"), before)
+    # --reliable-min-agreement X: only points that X of every fitted run (here the two
+    # seeds' runs) give their label; the same points as without where both runs agree.
+    run_cli([*argv, "--reliable", "3", "--reliable-min-agreement", "0.9", "--overwrite"],
+            capsys)
+    strict = json.loads((out / "reliable.json").read_text())
+    assert strict["candidate_agreement"] == {"runs": 2, "min": 0.9}
+    assert strict["n"] <= summary["n"]
+    _, err = run_cli([*argv, "--reliable", "3", "--reliable-min-agreement", "1.5"], capsys,
+                     code=2)
+    assert "must be in (0, 1]" in err
+    _, err = run_cli([*argv, "--reliable-min-agreement", "0.9"], capsys, code=2)
+    assert "needs --reliable" in err
 
     # --tau-end: the opt-in schedule reaches every run (recorded) and ends at that tau.
     run_cli([*argv, "--tau-end", "0.1", "--overwrite"], capsys)

@@ -167,21 +167,25 @@ def _cmd_reliable(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def reliable_outputs(labels: np.ndarray, agreement: np.ndarray, spaces: Sequence[np.ndarray],
                      per_class: int, k: int, truth: np.ndarray | None,
-                     fitted: Sequence[np.ndarray] = ()) -> tuple[str, dict[str, Any], str]:
+                     fitted: Sequence[np.ndarray] = (),
+                     min_agreement: float | None = None) -> tuple[str, dict[str, Any], str]:
     """``humelabel run --reliable``: (reliable.csv text, reliable.json summary, a line to
     print) of a combination's labels (n,) and agreement (n,): neighbours in the first of
     ``spaces`` ((n, d_i) each), confidence over all of them; with ``fitted`` (every run
-    fitted, each (n,)) only points that MIN_CANDIDATE_AGREEMENT of them give their label."""
+    fitted, each (n,)) only points that a share ``min_agreement`` of them give their label
+    (``--reliable-min-agreement``)."""
     candidates = candidate_agreement(fitted, labels, k) if len(fitted) else None
+    share = MIN_CANDIDATE_AGREEMENT if min_agreement is None else min_agreement
     picked, confidence = reliable_samples(labels, agreement, spaces[0], per_class,
                                           spaces=spaces, n_classes=k,
-                                          candidate_agreement=candidates)
+                                          candidate_agreement=candidates,
+                                          min_candidate_agreement=share)
     summary: dict[str, Any] = {
         "per_class": per_class, "neighbors": NEIGHBORS, "normalize": True,
         "ranking": "run agreement + phi1 neighbour agreement, then the cross-fitted "
                    "confidence over both spaces, then density",
         "candidate_agreement": (None if candidates is None else
-                                {"runs": len(fitted), "min": MIN_CANDIDATE_AGREEMENT}),
+                                {"runs": len(fitted), "min": share}),
         **_picked_summary(picked, labels, truth)}
     _note_short(picked, per_class)
     line = f"reliable.csv: {summary['n']} points, up to {per_class} per cluster"

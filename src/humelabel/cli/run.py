@@ -87,6 +87,8 @@ def _validate_run(args: argparse.Namespace) -> None:
                          "give two different spaces (HUME needs two views of the data)")
     if args.truth is not None and args.truth_column is not None:
         raise CliError("give --truth or --truth-column, not both")
+    if args.reliable_min_agreement is not None and args.reliable is None:
+        raise CliError("--reliable-min-agreement needs --reliable N")
     resolve_device_dtype(embed_options(args, normalize=False))
     if not is_multi_seed_dir(args.out):  # else its finished seeds are reused
         check_output_dir(args.out, args.overwrite, "run", _run_inputs(args))
@@ -223,11 +225,10 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     reliable = None
     if args.reliable is not None:
         progress(args.quiet, f"picking up to {args.reliable} reliable points per cluster")
-        # With several seeds, every run fitted must mostly agree (runs.reliable; one seed's
-        # four candidates measured mixed as a filter).
-        fitted = ([run.labels for run in result.all_runs] if len(result.seeds) > 1 else [])
+        share = args.reliable_min_agreement
+        fitted = [] if share is None else [run.labels for run in result.all_runs]
         reliable = reliable_outputs(result.labels_, result.agreement_, matrices, args.reliable,
-                                    args.k, truth, fitted)
+                                    args.k, truth, fitted, share)
     fit_info = {"preset": RUN_PRESET, "overrides": _overrides(args),
                 "candidates": (None if grid is None else
                                {"configs": grid, "selected": result.selected,
