@@ -125,7 +125,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="with --reliable: keep only points that at least a share X of "
                         "every run fitted (all candidates of all seeds, each aligned to the "
                         "result) give their label: more of them right, fewer clusters with "
-                        "points (0.9 with --seeds 0-4 on 32 sets: docs/method.md, \"Reliable "
+                        "points (0.9 with --seeds 0-4 on 31 sets: docs/method.md, \"Reliable "
                         "samples that every candidate agrees on\"). Default: off")
     parser.add_argument("--top", type=positive_int, default=10, metavar="N",
                         help="typical members shown per cluster (default: %(default)s)")
