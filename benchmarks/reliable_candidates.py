@@ -44,6 +44,7 @@ from humelabel.runs.reliable import (  # noqa: E402
     reliable_accuracy,
     select_reliable,
 )
+from humelabel.runs.select import reference_scores  # noqa: E402
 
 #: The candidates of ``run`` (schedule_choice's names), in the grid's order.
 CANDIDATES = ("schedule", "graph", "ratio", "continuation")
@@ -75,8 +76,9 @@ def measure(name: str, record: dict[str, Any]) -> dict[str, Any]:
     k = int(y.max()) + 1
     seeds = [seed_runs(name, row) for row in record["runs"]]
     picks = [runs[row["picked"]] for runs, row in zip(seeds, record["runs"], strict=True)]
-    combined = combine_labelings(picks, [row[row["picked"]]["score"] for row in record["runs"]],
-                                 k)
+    scores = [row[row["picked"]]["score"] for row in record["runs"]]
+    # The vote of run --seeds (humelabel.runs.select.pick_per_seed) around its reference.
+    combined = combine_labelings(picks, reference_scores(picks, scores), k)
     labels = combined.labels
     neigh, dist = neighbor_agreement(x1, labels)
     confidence = label_confidence([x1, x2], labels)
