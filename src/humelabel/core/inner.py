@@ -197,10 +197,11 @@ class _UnrolledSteps(torch.autograd.Function):
 
 #: How many times fewer multiplications M's factors must cost than M before the ridge
 #: solver caches them instead (:meth:`Ridge.factored`). Measured per outer step, forward and
-#: backward, 32 splits of 4,500 / 500 rows, k = 20, one thread: the factors run 12x / 3.9x /
-#: 1.75x / 1.2x faster at d = 40 / 100 / 200 / 300, and they sum in another order (results
-#: equal to float rounding, not bit for bit). At 2 the 300-d TF-IDF view of ``run`` keeps M
-#: (a 1.2x gain would change every fit's rounding), phi1's graph view takes the factors.
+#: backward, 32 splits of 4,500 / 500 rows, k = 20, one thread (benchmarks/ridge_factors.py):
+#: the factors run 8.5x / 3.5x / 1.7x / 1.2x faster at d = 40 / 100 / 200 / 300, and they
+#: sum in another order (results equal to float rounding, not bit for bit). At 2 the 300-d
+#: TF-IDF view of ``run`` keeps M (a 1.2x gain would change every fit's rounding), phi1's
+#: graph view takes the factors.
 FACTOR_GAIN = 2
 
 
@@ -221,7 +222,7 @@ class Ridge(InnerSolver):
     and d. Where d is small against the split (:data:`FACTOR_GAIN`), M's two factors
     A = (X_te - mu) (Xc^T Xc + lambda I)^-1 (m' x d) and Xc (m x d) are cached instead:
     ``A (Xc^T (Y - mean(Y)))`` costs d (m + m') k multiplications against m' m k (phi1's
-    40-d graph view on splits of 4,500 / 500 rows: 12x fewer, measured 12x faster).
+    40-d graph view on splits of 4,500 / 500 rows: 11x fewer, measured 8.5x faster).
     Past the budget the solver caches only mu and the d x d inverse and gathers rows.
     """
 

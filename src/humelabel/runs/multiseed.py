@@ -335,10 +335,11 @@ def fit_seeds(
     session = (ray_backend.connect(address) if backend == "ray" and (tasks or grid)
                else contextlib.nullcontext())
     select_rows, selected, picks, ens = None, None, None, None
-    # Locally, one pool for both rounds (a second would start its processes again).
-    pool = (Workers(max(1, min(jobs, max(len(tasks), len(deferred) + sum(
-        is_continuation(r.overrides) for r in runs)))), state)
-        if backend == "local" else contextlib.nullcontext())
+    # Locally, one pool for both rounds (a second would start its processes again), as wide
+    # as the wider round.
+    widest = max(len(tasks), len(deferred) + sum(is_continuation(r.overrides) for r in runs))
+    pool = (Workers(max(1, min(jobs, widest)), state) if backend == "local"
+            else contextlib.nullcontext())
     with session:  # one Ray connection for the runs and the grid's combinations
         with pool as workers:
             run_tasks(tasks, jobs, state, on_done, backend, address, workers)
