@@ -82,7 +82,8 @@ def test_ridge_matches_scikit_learn(n_tr, dim):
 @pytest.mark.parametrize("dim, factored", [(10, True), (80, False)])
 def test_ridge_cached_operator_and_gather_paths_agree(dim, factored):
     # 200 training and 100 test rows: M's factors cost 300 d multiplications per class
-    # against M's 20,000, so d = 10 caches the factors and d = 80 caches M (FACTOR_GAIN 2).
+    # against M's 20,000, so d = 10 caches the factors and d = 80 caches M (FACTOR_GAIN 1:
+    # the factors up to d = 66).
     g = torch.Generator().manual_seed(0)
     phi2 = torch.randn(300, dim, generator=g, dtype=torch.float64)
     y = torch.softmax(torch.randn(200, 4, generator=g, dtype=torch.float64), 1)

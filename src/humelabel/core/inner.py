@@ -196,13 +196,14 @@ class _UnrolledSteps(torch.autograd.Function):
 
 
 #: How many times fewer multiplications M's factors must cost than M before the ridge
-#: solver caches them instead (:meth:`Ridge.factored`). Measured per outer step, forward and
-#: backward, 32 splits of 4,500 / 500 rows, k = 20, one thread (benchmarks/ridge_factors.py):
-#: the factors run 8.5x / 3.5x / 1.7x / 1.2x faster at d = 40 / 100 / 200 / 300, and they
-#: sum in another order (results equal to float rounding, not bit for bit). At 2 the 300-d
-#: TF-IDF view of ``run`` keeps M (a 1.2x gain would change every fit's rounding), phi1's
-#: graph view takes the factors.
-FACTOR_GAIN = 2
+#: solver caches them instead (:meth:`Ridge.factored`); at 1, wherever they cost fewer (and
+#: then they also take less memory). Measured per outer step, forward and backward, 32
+#: splits of 4,500 / 500 rows, k = 20, one thread (benchmarks/ridge_factors.py): the factors
+#: run 8.5x / 3.5x / 1.7x / 1.2x / 1.0x faster at d = 40 / 100 / 200 / 300 / 384 on one
+#: CPU of this project's kind, and on a slower one a whole fit with the 300-d TF-IDF view
+#: factored took 22% less time (docs/method.md, "The TF-IDF view factored too"). The two
+#: forms sum in another order: results equal to float rounding, not bit for bit.
+FACTOR_GAIN = 1
 
 
 class Ridge(InnerSolver):
