@@ -279,16 +279,28 @@ def test_both_rounds_of_a_continuation_share_one_pool(tmp_path: Path, monkeypatc
     grid = [{"tau_end": None}, {"tau_end": 0.05}, {"prior": "ratio"},
             {"prior": "ratio", "size_floor": 0.2, "init": CONTINUE}]
 
-    class First:
+    class Largest:  # each labeling's score its own: the size of its largest cluster
+        def __init__(self):
+            self.scored: list[bytes] = []
+            self.calls: list[int] = []
+
         def score_many(self, labelings):
-            return [1.0 - 0.01 * i for i in range(len(labelings))]
+            self.scored += [lab.tobytes() for lab in labelings]
+            self.calls.append(len(labelings))
+            return [float(np.bincount(lab).max()) for lab in labelings]
 
     here = fit_seeds(phi1, phi2, K, [0], overrides=TINY_HYPER, grid=grid,
-                     select_scorer=First(), jobs=1)
+                     select_scorer=Largest(), jobs=1)
     monkeypatch.setattr(multiseed, "Workers", Counted)
     monkeypatch.setattr(tasks, "execute", no_new_pool)
+    scorer = Largest()
     pooled = fit_seeds(phi1, phi2, K, [0], overrides=TINY_HYPER, grid=grid,
-                       select_scorer=First(), jobs=2, out=tmp_path / "out")
+                       select_scorer=scorer, jobs=2, out=tmp_path / "out")
     assert opened == [2]  # rounds: the two starts, then the continuation and the ratio run
     for one, other in zip(here.all_runs, pooled.all_runs, strict=True):
         np.testing.assert_array_equal(one.labels, other.labels)
+    np.testing.assert_array_equal(here.labels_, pooled.labels_)
+    # With workers each run is scored as it arrives, and once: the continuation's start and
+    # the pick read the scores from memory.
+    assert sorted(scorer.scored) == sorted({run.labels.tobytes() for run in pooled.all_runs})
+    assert set(scorer.calls) == {1}

@@ -31,7 +31,7 @@ from .candidates import is_continuation, score_margin, starts
 from .continuation import continuation_tasks, remembered
 from .ensemble import Ensemble, combine_labelings
 from .fitting import FitInputs, FitSettings, existing_run
-from .jobs import Workers
+from .jobs import Workers, one_core
 from .outputs import (
     alignment_record,
     commit_top_level,
@@ -239,7 +239,8 @@ def fit_seeds(
         select_scorer: instead of the generalization score of each configuration's vote,
             per seed the configuration whose run this scores best, then those runs voted
             (:func:`humelabel.runs.select.pick_per_seed`): an
-            object with ``score_many(labelings) -> list[float]``, e.g. a fitted
+            object with ``score_many(labelings) -> list[float]`` (each labeling's score its
+            own: with ``jobs`` > 1 or Ray each run is scored as it arrives), e.g. a fitted
             :class:`humelabel.runs.learnability.LearnabilityScorer` (``humelabel run``).
             A continuation configuration of the grid
             (:func:`humelabel.runs.candidates.is_continuation`, needs it) is fitted after the
@@ -322,6 +323,7 @@ def fit_seeds(
     by_name = {run.name: run for run in runs}
     done = [0, len(tasks)]
     score_many = None if select_scorer is None else remembered(select_scorer.score_many)
+    elsewhere = jobs > 1 or backend != "local"  # the fits run in other processes
 
     def on_done(task: Task, result: dict[str, Any]) -> None:
         run = by_name[task.name]
@@ -331,6 +333,12 @@ def fit_seeds(
         scored = "" if result["score"] is None else f", score {result['score']:.4f}"
         say(f"[{done[0]}/{done[1]}] {task.name}: {verb} in {result['seconds']:.1f} s"
             + scored)
+        if score_many is not None and result["fitted"] and elsewhere:
+            # Scored here as it arrives, while the workers fit the others (in one process
+            # while they do: the cores are theirs): the continuation's start and the final
+            # pick read the score from memory (``remembered``).
+            with one_core(select_scorer, done[0] < done[1]):
+                score_many([run.labels])
 
     session = (ray_backend.connect(address) if backend == "ray" and (tasks or grid)
                else contextlib.nullcontext())
